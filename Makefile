@@ -1,0 +1,12 @@
+KUBE_VERSION := v1.37.2
+LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37
+
+.PHONY: build test
+build:
+	go build -ldflags "$(LDFLAGS)" -o bin/kubesvc ./cmd/kubesvc
+
+test: build
+	bash hack/test.sh

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+)
+
+// datastore is the etcd the server stores objects in: embedded or external.
+type datastore struct {
+	client   *clientv3.Client
+	embedded *embed.Etcd
+	URL      string
+}
+
+func (d *datastore) Close() {
+	if d.client != nil {
+		d.client.Close()
+	}
+	if d.embedded != nil {
+		d.embedded.Close()
+	}
+}
+
+// startDatastore starts embedded etcd in dir, or connects to the endpoints.
+func startDatastore(ctx context.Context, dir string, endpoints []string, clientPort, peerPort int) (_ *datastore, err error) {
+	d := &datastore{}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if len(endpoints) == 0 {
+		cfg := embed.NewConfig()
+		cfg.Name = "kubesvc"
+		cfg.Dir = filepath.Join(dir, "etcd")
+		cfg.LogLevel = "error"
+		cfg.Logger = "zap"
+		if clientPort == 0 {
+			if clientPort, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		if peerPort == 0 {
+			if peerPort, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", clientPort))
+		pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peerPort))
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+		cfg.AutoCompactionMode = "periodic"
+		cfg.AutoCompactionRetention = "5m"
+		cfg.QuotaBackendBytes = 8 << 30
+		cfg.UnsafeNoFsync = false
+		e, err := embed.StartEtcd(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)
+		}
+		d.embedded = e
+		select {
+		case <-e.Server.ReadyNotify():
+		case err := <-e.Err():
+			return nil, fmt.Errorf("embedded etcd: %w", err)
+		case <-time.After(60 * time.Second):
+			return nil, fmt.Errorf("embedded etcd did not become ready in 60s")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		endpoints = []string{cu.String()}
+	}
+	d.URL = strings.Join(endpoints, ",")
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:          endpoints,
+		DialTimeout:        10 * time.Second,
+		Logger:             zap.NewNop(),
+		MaxCallRecvMsgSize: 1 << 30,
+		DialOptions:        []grpc.DialOption{grpc.WithBlock()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to etcd %s: %w", d.URL, err)
+	}
+	d.client = c
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := c.Get(cctx, "health"); err != nil {
+		return nil, fmt.Errorf("etcd %s not reachable: %w", d.URL, err)
+	}
+	return d, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
