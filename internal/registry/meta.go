@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/apimachinery/pkg/api/validation/path"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -25,6 +26,10 @@ var (
 	NameIsDNSLabel ValidateNameFunc = apimachineryvalidation.NameIsDNSLabel
 	// ValidateNamespaceName validates namespace names (a DNS-1123 label).
 	ValidateNamespaceName ValidateNameFunc = apimachineryvalidation.ValidateNamespaceName
+	// NameIsPathSegment only requires a name usable as a URL path segment (not "." or "..",
+	// no "/" or "%"): the check the generic apiserver store applies to every kind, and the only
+	// one core/v1 Events get.
+	NameIsPathSegment ValidateNameFunc = path.ValidatePathSegmentName
 )
 
 // standardFinalizers are the finalizer names that need no domain prefix
