@@ -24,9 +24,9 @@ import (
 	"kubesvc/internal/registry/pod"
 )
 
-// DeploymentKind returns the registry description of deployments. Only metadata.name and
+// NewDeploymentKind returns the registry description of deployments. Only metadata.name and
 // metadata.namespace are selectable (apps/v1 registers no field-label conversions).
-func DeploymentKind() registry.Kind {
+func NewDeploymentKind() registry.Kind {
 	return registry.Kind{Strategy: DeploymentStrategy{}, Status: DeploymentStatusStrategy{}}
 }
 

@@ -13,9 +13,9 @@ import (
 	"kubesvc/internal/registry/pod"
 )
 
-// ReplicaSetKind returns the registry description of replicasets. Only metadata.name and
+// NewReplicaSetKind returns the registry description of replicasets. Only metadata.name and
 // metadata.namespace are selectable (apps/v1 registers no field-label conversions).
-func ReplicaSetKind() registry.Kind {
+func NewReplicaSetKind() registry.Kind {
 	return registry.Kind{Strategy: ReplicaSetStrategy{}, Status: ReplicaSetStatusStrategy{}}
 }
 

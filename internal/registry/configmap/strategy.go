@@ -19,8 +19,8 @@ import (
 // MaxSize is the limit on the summed size of data and binaryData (core.MaxSecretSize).
 const MaxSize = 1 * 1024 * 1024
 
-// Kind returns the registry description of configmaps.
-func Kind() registry.Kind { return registry.Kind{Strategy: Strategy{}} }
+// NewKind returns the registry description of configmaps.
+func NewKind() registry.Kind { return registry.Kind{Strategy: Strategy{}} }
 
 // Strategy is the write behaviour of configmaps. Safe for concurrent use.
 type Strategy struct{}

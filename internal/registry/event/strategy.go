@@ -25,8 +25,8 @@ const (
 	NoteLengthLimit              = 1024
 )
 
-// Kind returns the registry description of events.
-func Kind() registry.Kind { return registry.Kind{Strategy: Strategy{}, Fields: Fields} }
+// NewKind returns the registry description of events.
+func NewKind() registry.Kind { return registry.Kind{Strategy: Strategy{}, Fields: Fields} }
 
 // Strategy is the write behaviour of events. Safe for concurrent use.
 type Strategy struct{}

@@ -17,8 +17,8 @@ import (
 	"kubesvc/internal/registry"
 )
 
-// Kind returns the registry description of leases.
-func Kind() registry.Kind { return registry.Kind{Strategy: Strategy{}} }
+// NewKind returns the registry description of leases.
+func NewKind() registry.Kind { return registry.Kind{Strategy: Strategy{}} }
 
 // Strategy is the write behaviour of leases. Safe for concurrent use.
 type Strategy struct{}

@@ -15,8 +15,8 @@ import (
 	"kubesvc/internal/registry"
 )
 
-// Kind returns the registry description of namespaces (cluster-scoped, DNS-label names).
-func Kind() registry.Kind {
+// NewKind returns the registry description of namespaces (cluster-scoped, DNS-label names).
+func NewKind() registry.Kind {
 	return registry.Kind{Strategy: Strategy{}, Status: StatusStrategy{}, Fields: Fields, NameIsDNSLabel: true}
 }
 

@@ -25,8 +25,8 @@ import (
 	"kubesvc/internal/registry/pod"
 )
 
-// Kind returns the registry description of nodes (cluster-scoped).
-func Kind() registry.Kind {
+// NewKind returns the registry description of nodes (cluster-scoped).
+func NewKind() registry.Kind {
 	return registry.Kind{Strategy: Strategy{}, Status: StatusStrategy{}, Fields: Fields}
 }
 

@@ -20,8 +20,8 @@ import (
 	"kubesvc/internal/registry"
 )
 
-// Kind returns the registry description of pods.
-func Kind() registry.Kind {
+// NewKind returns the registry description of pods.
+func NewKind() registry.Kind {
 	return registry.Kind{Strategy: Strategy{}, Status: StatusStrategy{}, Fields: Fields}
 }
 

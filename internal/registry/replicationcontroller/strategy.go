@@ -22,8 +22,8 @@ import (
 	"kubesvc/internal/registry/pod"
 )
 
-// Kind returns the registry description of replicationcontrollers.
-func Kind() registry.Kind {
+// NewKind returns the registry description of replicationcontrollers.
+func NewKind() registry.Kind {
 	return registry.Kind{Strategy: Strategy{}, Status: StatusStrategy{}, Fields: Fields}
 }
 

@@ -22,8 +22,8 @@ import (
 // MaxSize is the limit on the summed size of data (core.MaxSecretSize).
 const MaxSize = 1 * 1024 * 1024
 
-// Kind returns the registry description of secrets.
-func Kind() registry.Kind { return registry.Kind{Strategy: Strategy{}, Fields: Fields} }
+// NewKind returns the registry description of secrets.
+func NewKind() registry.Kind { return registry.Kind{Strategy: Strategy{}, Fields: Fields} }
 
 // Strategy is the write behaviour of secrets. Safe for concurrent use.
 type Strategy struct{}

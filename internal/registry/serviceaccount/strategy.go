@@ -13,8 +13,8 @@ import (
 	"kubesvc/internal/registry"
 )
 
-// Kind returns the registry description of serviceaccounts.
-func Kind() registry.Kind { return registry.Kind{Strategy: Strategy{}} }
+// NewKind returns the registry description of serviceaccounts.
+func NewKind() registry.Kind { return registry.Kind{Strategy: Strategy{}} }
 
 // Strategy is the write behaviour of serviceaccounts. Safe for concurrent use.
 type Strategy struct{}
