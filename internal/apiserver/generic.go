@@ -91,9 +91,15 @@ func errForbidden(u User, ri requestInfo) error {
 	return fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, ri.verb, what, group, scope)
 }
 
+// metaOf returns the ObjectMeta of a typed object (meta.Accessor returns the object itself).
 func metaOf(m metav1.Object) *metav1.ObjectMeta {
 	if om, ok := m.(*metav1.ObjectMeta); ok {
 		return om
+	}
+	if a, ok := m.(metav1.ObjectMetaAccessor); ok {
+		if om, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
+			return om
+		}
 	}
 	return &metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), GenerateName: m.GetGenerateName(),
 		Labels: m.GetLabels(), Annotations: m.GetAnnotations(), Finalizers: m.GetFinalizers(), OwnerReferences: m.GetOwnerReferences()}

@@ -68,7 +68,6 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ri requestIn
 	} else {
 		w.Header().Set("Content-Type", mimeJSON)
 	}
-	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	bw := bufio.NewWriterSize(w, 32<<10)
