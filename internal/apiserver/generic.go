@@ -23,8 +23,8 @@ func genericKind(info *resource.Info) registry.Kind {
 	return registry.Kind{Strategy: genericStrategy{info}, Status: genericStatus{}}
 }
 
-func (genericStrategy) Default(runtime.Object)                                {}
-func (genericStrategy) PrepareForCreate(context.Context, runtime.Object)      {}
+func (genericStrategy) Default(runtime.Object)                                           {}
+func (genericStrategy) PrepareForCreate(context.Context, runtime.Object)                 {}
 func (genericStrategy) PrepareForUpdate(context.Context, runtime.Object, runtime.Object) {}
 
 func (g genericStrategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
