@@ -166,9 +166,12 @@ func TestValidatePod(t *testing.T) {
 			want: []fieldErr{{field.ErrorTypeRequired, "spec.containers[0].livenessProbe", "must specify a handler type"}},
 		},
 		{
-			name:   "liveness successThreshold",
-			mutate: func(p *corev1.Pod) { p.Spec.Containers[0].LivenessProbe = p.Spec.Containers[0].ReadinessProbe.DeepCopy(); p.Spec.Containers[0].LivenessProbe.SuccessThreshold = 2 },
-			want:   []fieldErr{{field.ErrorTypeInvalid, "spec.containers[0].livenessProbe.successThreshold", "must be 1"}},
+			name: "liveness successThreshold",
+			mutate: func(p *corev1.Pod) {
+				p.Spec.Containers[0].LivenessProbe = p.Spec.Containers[0].ReadinessProbe.DeepCopy()
+				p.Spec.Containers[0].LivenessProbe.SuccessThreshold = 2
+			},
+			want: []fieldErr{{field.ErrorTypeInvalid, "spec.containers[0].livenessProbe.successThreshold", "must be 1"}},
 		},
 		{
 			name: "probe with two handlers",
@@ -178,8 +181,10 @@ func TestValidatePod(t *testing.T) {
 			want: []fieldErr{{field.ErrorTypeForbidden, "spec.containers[0].readinessProbe.tcpSocket", "may not specify more than 1 handler type"}},
 		},
 		{
-			name:   "probe named port",
-			mutate: func(p *corev1.Pod) { p.Spec.Containers[0].ReadinessProbe.HTTPGet.Port = intstr.FromString("Not_A_Name") },
+			name: "probe named port",
+			mutate: func(p *corev1.Pod) {
+				p.Spec.Containers[0].ReadinessProbe.HTTPGet.Port = intstr.FromString("Not_A_Name")
+			},
 			want: []fieldErr{
 				{field.ErrorTypeInvalid, "spec.containers[0].readinessProbe.httpGet.port", "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"},
 			},
@@ -200,9 +205,11 @@ func TestValidatePod(t *testing.T) {
 			},
 		},
 		{
-			name:   "request above limit",
-			mutate: func(p *corev1.Pod) { p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("1") },
-			want:   []fieldErr{{field.ErrorTypeInvalid, "spec.containers[0].resources.requests", "must be less than or equal to cpu limit of 200m"}},
+			name: "request above limit",
+			mutate: func(p *corev1.Pod) {
+				p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("1")
+			},
+			want: []fieldErr{{field.ErrorTypeInvalid, "spec.containers[0].resources.requests", "must be less than or equal to cpu limit of 200m"}},
 		},
 		{
 			name: "unknown resource",
@@ -220,9 +227,11 @@ func TestValidatePod(t *testing.T) {
 			want:   []fieldErr{{field.ErrorTypeInvalid, "spec.containers[0].ports[0].hostPort", "must match `containerPort` when `hostNetwork` is true"}},
 		},
 		{
-			name:   "init container probes forbidden",
-			mutate: func(p *corev1.Pod) { p.Spec.InitContainers = []corev1.Container{withProbe(p.Spec.Containers[0], "init")} },
-			want:   []fieldErr{{field.ErrorTypeForbidden, "spec.initContainers[0].readinessProbe", "may not be set for init containers without restartPolicy=Always"}},
+			name: "init container probes forbidden",
+			mutate: func(p *corev1.Pod) {
+				p.Spec.InitContainers = []corev1.Container{withProbe(p.Spec.Containers[0], "init")}
+			},
+			want: []fieldErr{{field.ErrorTypeForbidden, "spec.initContainers[0].readinessProbe", "may not be set for init containers without restartPolicy=Always"}},
 		},
 		{
 			name:   "ephemeral containers on create",
