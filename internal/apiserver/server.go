@@ -58,9 +58,10 @@ type Config struct {
 
 // Server serves the API. It is safe for concurrent use.
 type Server struct {
-	cfg   Config
-	store *storage.Store
-	now   func() time.Time
+	cfg      Config
+	store    *storage.Store
+	now      func() time.Time
+	encCache *encodeCache
 }
 
 // New returns a Server for cfg.
@@ -71,7 +72,7 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Server{cfg: cfg, store: cfg.Store, now: cfg.Now}
+	return &Server{cfg: cfg, store: cfg.Store, now: cfg.Now, encCache: newEncodeCache(8192)}
 }
 
 type userKey struct{}

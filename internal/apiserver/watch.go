@@ -125,7 +125,6 @@ type watchEncoder struct {
 	output   outputKind
 	protobuf bool
 	sentCols bool
-	buf      bytes.Buffer
 }
 
 func (e *watchEncoder) object(ev watch.Event) (runtime.Object, error) {
@@ -148,33 +147,46 @@ func (e *watchEncoder) write(w *bufio.Writer, ev watch.Event) error {
 	if err != nil {
 		return err
 	}
-	e.buf.Reset()
-	if e.protobuf {
-		if err := protoSerializer.Encode(obj, &e.buf); err != nil {
-			return err
+	// Plain objects from storage are shared by every watcher: encode each once.
+	cacheable := e.output == outputObject && ev.Type != watch.Bookmark
+	encode := func() ([]byte, error) {
+		var buf bytes.Buffer
+		if e.protobuf {
+			err := protoSerializer.Encode(obj, &buf)
+			return buf.Bytes(), err
 		}
-		we := metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: e.buf.Bytes()}}
-		data, err := we.Marshal()
+		ensureKind(obj)
+		err := jsonSerializer.Encode(obj, &buf)
+		return bytes.TrimRight(buf.Bytes(), "\n"), err
+	}
+	var data []byte
+	if cacheable {
+		data, err = e.s.encCache.get(obj, e.protobuf, encode)
+	} else {
+		data, err = encode()
+	}
+	if err != nil {
+		return err
+	}
+	if e.protobuf {
+		we := metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: data}}
+		frame, err := we.Marshal()
 		if err != nil {
 			return err
 		}
 		var l [4]byte
-		binary.BigEndian.PutUint32(l[:], uint32(len(data)))
+		binary.BigEndian.PutUint32(l[:], uint32(len(frame)))
 		if _, err := w.Write(l[:]); err != nil {
 			return err
 		}
-		_, err = w.Write(data)
-		return err
-	}
-	ensureKind(obj)
-	if err := jsonSerializer.Encode(obj, &e.buf); err != nil {
+		_, err = w.Write(frame)
 		return err
 	}
 	typ, _ := json.Marshal(string(ev.Type))
 	w.WriteString(`{"type":`)
 	w.Write(typ)
 	w.WriteString(`,"object":`)
-	w.Write(bytes.TrimRight(e.buf.Bytes(), "\n"))
+	w.Write(data)
 	_, err = w.WriteString("}\n")
 	return err
 }

@@ -284,9 +284,11 @@ func (c *cacher) waitFresh(ctx context.Context, rev int64) error {
 	}
 }
 
-func (c *cacher) list(ctx context.Context, prefix string, rev int64, filter func(runtime.Object) bool) (*ListResult, error) {
+// list returns the cached objects under prefix once the cache has reached rev, sorted by key,
+// and their keys.
+func (c *cacher) list(ctx context.Context, prefix string, rev int64, filter func(runtime.Object) bool) (*ListResult, []string, error) {
 	if err := c.waitFresh(ctx, rev); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.mu.Lock()
 	keys := make([]string, 0, len(c.items))
@@ -297,14 +299,16 @@ func (c *cacher) list(ctx context.Context, prefix string, rev int64, filter func
 	}
 	sort.Strings(keys)
 	out := &ListResult{ResourceVersion: c.rev, Items: make([]runtime.Object, 0, len(keys))}
+	kept := keys[:0]
 	for _, k := range keys {
 		obj := c.items[k]
 		if filter == nil || filter(obj) {
 			out.Items = append(out.Items, obj)
+			kept = append(kept, k)
 		}
 	}
 	c.mu.Unlock()
-	return out, nil
+	return out, kept, nil
 }
 
 // WatchOptions select a watch.

@@ -375,18 +375,43 @@ func decodeContinue(token, prefix string) (string, int64, error) {
 
 // List returns the objects under prefix.
 func (s *Store) List(ctx context.Context, info *resource.Info, prefix string, opts ListOptions) (*ListResult, error) {
-	if opts.Continue == "" && !opts.Exact && opts.ResourceVersion != "" {
-		rv, err := strconv.ParseInt(opts.ResourceVersion, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("invalid resourceVersion %q", opts.ResourceVersion)
-		}
-		c, err := s.cacher(info)
+	if opts.Continue != "" || opts.Exact {
+		return s.listEtcd(ctx, info, prefix, opts)
+	}
+	var rv int64
+	if opts.ResourceVersion == "" {
+		// A consistent read served from the watch cache once it has caught up with etcd's
+		// current revision (kube-apiserver's ConsistentListFromCache).
+		cur, err := s.CurrentRevision(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return c.list(ctx, prefix, rv, opts.Filter)
+		rv = cur
+	} else {
+		r, err := strconv.ParseInt(opts.ResourceVersion, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("invalid resourceVersion %q", opts.ResourceVersion)
+		}
+		rv = r
 	}
-	return s.listEtcd(ctx, info, prefix, opts)
+	c, err := s.cacher(info)
+	if err != nil {
+		return nil, err
+	}
+	res, keys, err := c.list(ctx, prefix, rv, opts.Filter)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Limit > 0 && int64(len(res.Items)) > opts.Limit {
+		// Later pages are read from etcd at the cache's revision: one consistent snapshot.
+		rest := int64(len(res.Items)) - opts.Limit
+		res.Continue = encodeContinue(keys[opts.Limit-1]+"\x00", prefix, res.ResourceVersion)
+		res.Items = res.Items[:opts.Limit]
+		if opts.Filter == nil {
+			res.RemainingItemCount = &rest
+		}
+	}
+	return res, nil
 }
 
 func (s *Store) listEtcd(ctx context.Context, info *resource.Info, prefix string, opts ListOptions) (*ListResult, error) {
