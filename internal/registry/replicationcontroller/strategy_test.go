@@ -110,9 +110,11 @@ func TestValidate(t *testing.T) {
 			want:   []fieldErr{{field.ErrorTypeInvalid, "spec.replicas", "must be greater than or equal to 0"}},
 		},
 		{
-			name:   "restartPolicy",
-			mutate: func(rc *corev1.ReplicationController) { rc.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyOnFailure },
-			want:   []fieldErr{{field.ErrorTypeNotSupported, "spec.template.spec.restartPolicy", `supported values: "Always"`}},
+			name: "restartPolicy",
+			mutate: func(rc *corev1.ReplicationController) {
+				rc.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
+			},
+			want: []fieldErr{{field.ErrorTypeNotSupported, "spec.template.spec.restartPolicy", `supported values: "Always"`}},
 		},
 	}
 	for _, tc := range tests {
