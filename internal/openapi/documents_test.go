@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	cliresource "k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/openapi3"
@@ -26,6 +27,12 @@ import (
 // newAPIServer serves discovery and OpenAPI on 127.0.0.1, like the API server's router, and
 // returns a discovery client for it.
 func newAPIServer(t *testing.T) *discovery.DiscoveryClient {
+	t.Helper()
+	_, dc := newAPIServerURL(t)
+	return dc
+}
+
+func newAPIServerURL(t *testing.T) (string, *discovery.DiscoveryClient) {
 	t.Helper()
 	oa, err := NewHandler()
 	if err != nil {
@@ -47,7 +54,7 @@ func newAPIServer(t *testing.T) *discovery.DiscoveryClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dc
+	return srv.URL, dc
 }
 
 // gvSpecs fetches every catalog group/version's document through client-go's openapi3 root.
@@ -353,5 +360,21 @@ func TestKubectlExplain(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFieldValidationSupport checks that kubectl's query parameter verifier (which decides
+// whether --validate is done by the server) finds fieldValidation and dryRun for every kind.
+func TestFieldValidationSupport(t *testing.T) {
+	dc := newAPIServer(t)
+	for _, param := range []cliresource.VerifiableQueryParam{cliresource.QueryParamFieldValidation, "dryRun"} {
+		v := cliresource.NewQueryParamVerifierV3(nil, dc.OpenAPIV3(), param)
+		for _, info := range resource.All {
+			t.Run(string(param)+"/"+info.Kind, func(t *testing.T) {
+				if err := v.HasSupport(info.GroupVersionKind()); err != nil {
+					t.Errorf("HasSupport(%s): %v", info.GroupVersionKind(), err)
+				}
+			})
+		}
 	}
 }
