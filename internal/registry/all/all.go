@@ -6,6 +6,7 @@
 package all
 
 import (
+	"fmt"
 	"net/netip"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -35,9 +36,17 @@ type Config struct {
 	ServiceCIDRs []netip.Prefix
 }
 
+// Validate reports a configuration the kinds cannot be built from (bad service CIDRs).
+func (c Config) Validate() error {
+	if err := (service.Config{ServiceCIDRs: c.ServiceCIDRs}).Validate(); err != nil {
+		return fmt.Errorf("registry config: %w", err)
+	}
+	return nil
+}
+
 // Kinds returns a new map with the Kind of every resource in resource.All, keyed by group
-// and resource ("pods", "deployments.apps"). Kinds built here share no mutable state with
-// other calls.
+// and resource ("pods", "deployments.apps"). It panics if cfg.Validate fails (check the
+// configuration at startup). Kinds built here share no mutable state with other calls.
 func Kinds(cfg Config) map[schema.GroupResource]registry.Kind {
 	core := func(r string) schema.GroupResource { return schema.GroupResource{Resource: r} }
 	kinds := map[schema.GroupResource]registry.Kind{
