@@ -315,3 +315,44 @@ func (c *catalog) buildV2() (*spec.Swagger, error) {
 	}
 	return doc, nil
 }
+
+// Schemas returns the OpenAPI v3 schemas of every kind internal/resource.All serves (subresource
+// kinds such as autoscaling/v1 Scale included) and of the types they reference, keyed by model
+// name (io.k8s.api.core.v1.Service) and tagged with x-kubernetes-group-version-kind. They are
+// what kube-apiserver feeds server-side apply: pass them to
+// k8s.io/apimachinery/pkg/util/managedfields.NewTypeConverter. Each call builds them anew, so
+// callers should keep the result (or the converter) rather than call it per request.
+func Schemas() (map[string]*spec.Schema, error) {
+	c, err := newCatalog(resource.All)
+	if err != nil {
+		return nil, fmt.Errorf("openapi: %w", err)
+	}
+	var names []string
+	seen := map[string]bool{}
+	add := func(gvk schema.GroupVersionKind) error {
+		name, err := c.scheme.ToOpenAPIDefinitionName(gvk)
+		if err != nil {
+			return fmt.Errorf("openapi: model name of %s: %w", gvk, err)
+		}
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+		return nil
+	}
+	for _, info := range resource.All {
+		if err := add(info.GroupVersionKind()); err != nil {
+			return nil, err
+		}
+		for i := range info.Subresources {
+			if err := add(subresourceKind(info.GroupVersion(), &info.Subresources[i])); err != nil {
+				return nil, err
+			}
+		}
+	}
+	schemas, err := builder3.BuildOpenAPIDefinitionsForResources(c.v3Config(), names...)
+	if err != nil {
+		return nil, fmt.Errorf("openapi: building schemas: %w", err)
+	}
+	return schemas, nil
+}
