@@ -81,6 +81,19 @@ func TestValidateObjectMeta(t *testing.T) {
 			want:   []wantErr{{field.ErrorTypeInvalid, "metadata.finalizers[1]", "name is neither a standard finalizer name nor is it fully qualified"}},
 		},
 		{
+			name:       "path segment names allow anything but / and %",
+			meta:       metav1.ObjectMeta{Name: "Web.1_x", Namespace: "default"},
+			namespaced: true,
+			nameFn:     NameIsPathSegment,
+		},
+		{
+			name:       "path segment rejects slash",
+			meta:       metav1.ObjectMeta{Name: "a/b", Namespace: "default"},
+			namespaced: true,
+			nameFn:     NameIsPathSegment,
+			want:       []wantErr{{field.ErrorTypeInvalid, "metadata.name", "may not contain '/'"}},
+		},
+		{
 			name:   "generateName with trailing dash is fine",
 			meta:   metav1.ObjectMeta{Name: "web-abcde", GenerateName: "web-"},
 			nameFn: NameIsDNSLabel,
