@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -44,6 +45,9 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ri requestIn
 		Prefix:            s.store.ListPrefix(ri.info, ri.namespace),
 		Filter:            s.filter(ri.info, opts),
 	})
+	if errors.Is(err, storage.ErrExpired) {
+		return s.writeWatchError(w, r, ri, n, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -115,6 +119,26 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ri requestIn
 			return nil
 		}
 	}
+}
+
+// writeWatchError answers a valid watch whose resourceVersion expired as kube-apiserver's watch
+// cache does: 200 and one ERROR event carrying the 410 Status (client-go's RetryWatcher stops on
+// that event but retries a plain 410 response forever).
+func (s *Server) writeWatchError(w http.ResponseWriter, r *http.Request, ri requestInfo, n negotiated, err error) error {
+	st := toAPIError(err, ri.info.GroupResource(), ri.name).(apierrors.APIStatus).Status()
+	st.Kind, st.APIVersion = "Status", "v1"
+	enc := &watchEncoder{s: s, r: r, ri: ri, output: n.output, protobuf: n.mediaType == mimeProtobuf && n.output == outputObject}
+	if enc.protobuf {
+		w.Header().Set("Content-Type", mimeProtobuf+";stream=watch")
+	} else {
+		w.Header().Set("Content-Type", mimeJSON)
+	}
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriter(w)
+	if err := enc.write(bw, watch.Event{Type: watch.Error, Object: &st}); err == nil {
+		_ = bw.Flush()
+	}
+	return nil
 }
 
 // watchEncoder writes watch events in the negotiated form.
