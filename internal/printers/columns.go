@@ -1,17 +1,15 @@
 package printers
 
-// Column definitions, copied from kubernetes/kubernetes
+// Column definitions, copied from kubernetes/kubernetes v1.37.2
 // pkg/printers/internalversion/printers.go, AddHandlers. Descriptions come from the same
-// SwaggerDoc() tables upstream reads (k8s.io/api at the version kube-apiserver 1.37 vendors), so
-// the text matches byte for byte.
+// SwaggerDoc() tables upstream reads (k8s.io/api v0.37.2, the version kube-apiserver 1.37.2
+// vendors), so the text matches byte for byte.
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	discoveryv1beta1 "k8s.io/api/discovery/v1beta1"
-	extensionsv1beta1 "k8s.io/api/extensions/v1beta1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -38,16 +36,16 @@ var (
 	podSpecDoc    = corev1.PodSpec{}.SwaggerDoc()
 	rcSpecDoc     = corev1.ReplicationControllerSpec{}.SwaggerDoc()
 	rcStatusDoc   = corev1.ReplicationControllerStatus{}.SwaggerDoc()
-	rsSpecDoc     = extensionsv1beta1.ReplicaSetSpec{}.SwaggerDoc()
-	rsStatusDoc   = extensionsv1beta1.ReplicaSetStatus{}.SwaggerDoc()
+	rsSpecDoc     = appsv1.ReplicaSetSpec{}.SwaggerDoc()
+	rsStatusDoc   = appsv1.ReplicaSetStatus{}.SwaggerDoc()
 	svcSpecDoc    = corev1.ServiceSpec{}.SwaggerDoc()
 	nodeInfoDoc   = corev1.NodeSystemInfo{}.SwaggerDoc()
 	nodeStatusDoc = corev1.NodeStatus{}.SwaggerDoc()
 	eventDoc      = corev1.Event{}.SwaggerDoc()
 	objRefDoc     = corev1.ObjectReference{}.SwaggerDoc()
-	deployStatDoc = extensionsv1beta1.DeploymentStatus{}.SwaggerDoc()
-	deploySpecDoc = extensionsv1beta1.DeploymentSpec{}.SwaggerDoc()
-	sliceDoc      = discoveryv1beta1.EndpointSlice{}.SwaggerDoc()
+	deployStatDoc = appsv1.DeploymentStatus{}.SwaggerDoc()
+	deploySpecDoc = appsv1.DeploymentSpec{}.SwaggerDoc()
+	sliceDoc      = discoveryv1.EndpointSlice{}.SwaggerDoc()
 )
 
 var podColumns = []metav1.TableColumnDefinition{
@@ -155,11 +153,8 @@ var secretColumns = []metav1.TableColumnDefinition{
 	ageColumn,
 }
 
-var serviceAccountColumns = []metav1.TableColumnDefinition{
-	nameColumn,
-	col("Secrets", "string", corev1.ServiceAccount{}.SwaggerDoc()["secrets"]),
-	ageColumn,
-}
+// kube 1.37 no longer prints the number of token secrets.
+var serviceAccountColumns = []metav1.TableColumnDefinition{nameColumn, ageColumn}
 
 var deploymentColumns = []metav1.TableColumnDefinition{
 	nameColumn,

@@ -1,11 +1,17 @@
 package printers
 
 // Printers for core/v1 and coordination/v1 kinds other than pods, ported from
-// kubernetes/kubernetes pkg/printers/internalversion/printers.go (printService,
+// kubernetes/kubernetes v1.37.2 pkg/printers/internalversion/printers.go (printService,
 // getServiceExternalIP, loadBalancerStatusStringer, makePortString, printEndpoints,
 // formatEndpoints, printNode, findNodeRoles, getNodeInternalIP/getNodeExternalIP, printEvent,
 // formatEventSource, printNamespace, printConfigMap, printSecret, printServiceAccount,
 // printLease), always with GenerateOptions{Wide: true} as the server uses.
+//
+// kube-apiserver only prints objects that went through v1 defaulting (pkg/apis/core/v1/defaults.go
+// runs on every decode, from a request body or from storage). Where a printed field has a
+// default, the printers here apply it, so an object stored without it prints as kube would
+// print it: service type ClusterIP, service port protocol TCP, secret type Opaque, namespace
+// phase Active.
 
 import (
 	"fmt"
@@ -42,19 +48,24 @@ func serviceCells(svc *corev1.Service, now time.Time) []any {
 	case len(svc.Spec.ClusterIPs) > 0:
 		internalIP = svc.Spec.ClusterIPs[0]
 	case svc.Spec.ClusterIP != "":
-		// kube's v1 defaulting copies clusterIP into clusterIPs on every decode, so upstream
-		// never sees this case; printing clusterIP gives the same cell.
+		// kube's service storage (pkg/registry/core/service/storage, normalizeClusterIPs) fills
+		// clusterIPs from clusterIP on create, so upstream never sees this case; printing
+		// clusterIP gives the cell kube would print for the same request.
 		internalIP = svc.Spec.ClusterIP
 	}
 	ports := makePortString(svc.Spec.Ports)
 	if ports == "" {
 		ports = "<none>"
 	}
+	svcType := svc.Spec.Type
+	if svcType == "" {
+		svcType = corev1.ServiceTypeClusterIP
+	}
 	return []any{
 		svc.Name,
-		string(svc.Spec.Type),
+		string(svcType),
 		internalIP,
-		serviceExternalIP(svc, serverWide),
+		serviceExternalIP(svc, svcType, serverWide),
 		ports,
 		age(svc.CreationTimestamp, now),
 		labels.FormatLabels(svc.Spec.Selector),
@@ -62,8 +73,8 @@ func serviceCells(svc *corev1.Service, now time.Time) []any {
 }
 
 // serviceExternalIP is upstream's getServiceExternalIP.
-func serviceExternalIP(svc *corev1.Service, wide bool) string {
-	switch svc.Spec.Type {
+func serviceExternalIP(svc *corev1.Service, svcType corev1.ServiceType, wide bool) string {
+	switch svcType {
 	case corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort:
 		if len(svc.Spec.ExternalIPs) > 0 {
 			return strings.Join(svc.Spec.ExternalIPs, ",")
@@ -117,9 +128,13 @@ func makePortString(ports []corev1.ServicePort) string {
 	pieces := make([]string, len(ports))
 	for ix := range ports {
 		port := &ports[ix]
-		pieces[ix] = fmt.Sprintf("%d/%s", port.Port, port.Protocol)
+		protocol := port.Protocol
+		if protocol == "" {
+			protocol = corev1.ProtocolTCP
+		}
+		pieces[ix] = fmt.Sprintf("%d/%s", port.Port, protocol)
 		if port.NodePort > 0 {
-			pieces[ix] = fmt.Sprintf("%d:%d/%s", port.Port, port.NodePort, port.Protocol)
+			pieces[ix] = fmt.Sprintf("%d:%d/%s", port.Port, port.NodePort, protocol)
 		}
 	}
 	return strings.Join(pieces, ",")
@@ -201,6 +216,10 @@ func nodeCells(node *corev1.Node, now time.Time) []any {
 	}
 
 	info := node.Status.NodeInfo
+	kernelVersion := orUnknown(info.KernelVersion)
+	if info.Architecture != "" {
+		kernelVersion += " (" + info.Architecture + ")"
+	}
 	return []any{
 		node.Name,
 		strings.Join(status, ","),
@@ -210,7 +229,7 @@ func nodeCells(node *corev1.Node, now time.Time) []any {
 		nodeAddress(node, corev1.NodeInternalIP),
 		nodeAddress(node, corev1.NodeExternalIP),
 		orUnknown(info.OSImage),
-		orUnknown(info.KernelVersion),
+		kernelVersion,
 		orUnknown(info.ContainerRuntimeVersion),
 	}
 }
@@ -309,7 +328,11 @@ func firstNonEmpty(ss ...string) string {
 }
 
 func namespaceCells(ns *corev1.Namespace, now time.Time) []any {
-	return []any{ns.Name, string(ns.Status.Phase), age(ns.CreationTimestamp, now)}
+	phase := ns.Status.Phase
+	if phase == "" {
+		phase = corev1.NamespaceActive
+	}
+	return []any{ns.Name, string(phase), age(ns.CreationTimestamp, now)}
 }
 
 func configMapCells(cm *corev1.ConfigMap, now time.Time) []any {
@@ -317,11 +340,23 @@ func configMapCells(cm *corev1.ConfigMap, now time.Time) []any {
 }
 
 func secretCells(s *corev1.Secret, now time.Time) []any {
-	return []any{s.Name, string(s.Type), int64(len(s.Data)), age(s.CreationTimestamp, now)}
+	// Upstream counts the internal object's data, into which the v1→internal conversion
+	// (Convert_v1_Secret_To_core_Secret) has merged stringData.
+	keys := len(s.Data)
+	for k := range s.StringData {
+		if _, dup := s.Data[k]; !dup {
+			keys++
+		}
+	}
+	secretType := s.Type
+	if secretType == "" {
+		secretType = corev1.SecretTypeOpaque
+	}
+	return []any{s.Name, string(secretType), int64(keys), age(s.CreationTimestamp, now)}
 }
 
 func serviceAccountCells(sa *corev1.ServiceAccount, now time.Time) []any {
-	return []any{sa.Name, int64(len(sa.Secrets)), age(sa.CreationTimestamp, now)}
+	return []any{sa.Name, age(sa.CreationTimestamp, now)}
 }
 
 func leaseCells(l *coordinationv1.Lease, now time.Time) []any {

@@ -190,9 +190,12 @@ func TestServiceCells(t *testing.T) {
 			want: []any{"legacy", "ClusterIP", "10.0.0.4", "<none>", "<none>", "<unknown>", "<none>"},
 		},
 		{
-			name: "unknown type",
-			obj:  &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "odd"}},
-			want: []any{"odd", "", "<none>", "<unknown>", "<none>", "<unknown>", "<none>"},
+			name: "undefaulted type and protocol print as kube's defaults ClusterIP and TCP",
+			obj: &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: "bare"},
+				Spec:       corev1.ServiceSpec{ClusterIPs: []string{"10.0.0.5"}, Ports: svcPorts(corev1.ServicePort{Port: 53}, corev1.ServicePort{Port: 53, Protocol: "UDP"})},
+			},
+			want: []any{"bare", "ClusterIP", "10.0.0.5", "<none>", "53/TCP,53/UDP", "<unknown>", "<none>"},
 		},
 	})
 }
@@ -311,6 +314,12 @@ func TestNodeCells(t *testing.T) {
 		{name: "upstream TestPrintNodeOSImage foo1", obj: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "foo1"}, Status: corev1.NodeStatus{
 			NodeInfo: corev1.NodeSystemInfo{OSImage: "fake-os-image"}, Addresses: []corev1.NodeAddress{{Type: corev1.NodeExternalIP, Address: "1.1.1.1"}}}},
 			want: []any{"foo1", "Unknown", "<none>", "<unknown>", "", "<none>", "1.1.1.1", "fake-os-image", "<unknown>", "<unknown>"}},
+		{name: "upstream TestPrintNodeArch case 1: kernel version with architecture", obj: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "foo"}, Status: corev1.NodeStatus{
+			NodeInfo: corev1.NodeSystemInfo{KernelVersion: "fake-kernel-version", Architecture: "fake-arch-amd64"}, Addresses: []corev1.NodeAddress{{Type: corev1.NodeExternalIP, Address: "1.1.1.1"}}}},
+			want: []any{"foo", "Unknown", "<none>", "<unknown>", "", "<none>", "1.1.1.1", "<unknown>", "fake-kernel-version (fake-arch-amd64)", "<unknown>"}},
+		{name: "upstream TestPrintNodeArch case 2: unknown kernel version with architecture", obj: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "foo"}, Status: corev1.NodeStatus{
+			NodeInfo: corev1.NodeSystemInfo{Architecture: "fake-arch-arm64"}, Addresses: []corev1.NodeAddress{{Type: corev1.NodeExternalIP, Address: "1.1.1.1"}}}},
+			want: []any{"foo", "Unknown", "<none>", "<unknown>", "", "<none>", "1.1.1.1", "<unknown>", "<unknown> (fake-arch-arm64)", "<unknown>"}},
 		{name: "upstream TestPrintNodeContainerRuntimeVersion foo1", obj: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "foo1"}, Status: corev1.NodeStatus{
 			NodeInfo: corev1.NodeSystemInfo{ContainerRuntimeVersion: "foo://1.2.3"}, Addresses: []corev1.NodeAddress{{Type: corev1.NodeExternalIP, Address: "1.1.1.1"}}}},
 			want: []any{"foo1", "Unknown", "<none>", "<unknown>", "", "<none>", "1.1.1.1", "<unknown>", "<unknown>", "foo://1.2.3"}},
@@ -322,9 +331,10 @@ func TestNodeCells(t *testing.T) {
 			Status: corev1.NodeStatus{
 				Conditions: []corev1.NodeCondition{{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse}, {Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
 				Addresses:  []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "172.18.0.2"}, {Type: corev1.NodeHostName, Address: "node-a"}},
-				NodeInfo:   corev1.NodeSystemInfo{KubeletVersion: "v1.37.2", OSImage: "Debian GNU/Linux 13 (trixie)", KernelVersion: "6.12.0", ContainerRuntimeVersion: "containerd://2.1.0"},
+				NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.37.2", OSImage: "Debian GNU/Linux 13 (trixie)", KernelVersion: "6.12.0",
+					ContainerRuntimeVersion: "containerd://2.1.0", Architecture: "amd64", OperatingSystem: "linux"},
 			}},
-			want: []any{"node-a", "Ready", "control-plane", "26h", "v1.37.2", "172.18.0.2", "<none>", "Debian GNU/Linux 13 (trixie)", "6.12.0", "containerd://2.1.0"}},
+			want: []any{"node-a", "Ready", "control-plane", "26h", "v1.37.2", "172.18.0.2", "<none>", "Debian GNU/Linux 13 (trixie)", "6.12.0 (amd64)", "containerd://2.1.0"}},
 	})
 }
 
@@ -420,9 +430,9 @@ func TestSmallCoreKindsCells(t *testing.T) {
 		{name: "upstream TestPrintNamespace: with status", resource: gr("", "namespaces"),
 			obj:  &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "namespace1", CreationTimestamp: almostNow}, Status: corev1.NamespaceStatus{Phase: "FooStatus"}},
 			want: []any{"namespace1", "FooStatus", "0s"}},
-		{name: "upstream TestPrintNamespace: without status or age", resource: gr("", "namespaces"),
+		{name: "upstream TestPrintNamespace: without status or age (phase defaulted to Active, as kube stores it)", resource: gr("", "namespaces"),
 			obj:  &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "namespace2"}},
-			want: []any{"namespace2", "", "<unknown>"}},
+			want: []any{"namespace2", "Active", "<unknown>"}},
 		{name: "namespace being deleted", resource: gr("", "namespaces"),
 			obj:  &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gone", CreationTimestamp: ago(2 * time.Hour)}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating}},
 			want: []any{"gone", "Terminating", "120m"}},
@@ -433,12 +443,16 @@ func TestSmallCoreKindsCells(t *testing.T) {
 		{name: "upstream TestPrintSecret: no data", resource: gr("", "secrets"),
 			obj:  &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "secret1", CreationTimestamp: almostNow}, Type: "kubernetes.io/service-account-token"},
 			want: []any{"secret1", "kubernetes.io/service-account-token", int64(0), "0s"}},
+		{name: "secret without type prints kube's default Opaque; stringData keys count", resource: gr("", "secrets"),
+			obj: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s"},
+				Data: map[string][]byte{"a": nil, "b": nil}, StringData: map[string]string{"b": "x", "c": "y"}},
+			want: []any{"s", "Opaque", int64(3), "<unknown>"}},
 		{name: "upstream TestPrintServiceAccount: no secrets", resource: gr("", "serviceaccounts"),
 			obj:  &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "sa1", CreationTimestamp: almostNow}, Secrets: []corev1.ObjectReference{}},
-			want: []any{"sa1", int64(0), "0s"}},
+			want: []any{"sa1", "0s"}},
 		{name: "upstream TestPrintServiceAccount: two secrets", resource: gr("", "serviceaccounts"),
 			obj:  &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "sa1", CreationTimestamp: almostNow}, Secrets: []corev1.ObjectReference{{Name: "Secret1"}, {Name: "Secret2"}}},
-			want: []any{"sa1", int64(2), "0s"}},
+			want: []any{"sa1", "0s"}},
 		{name: "upstream TestPrintConfigMap: no data", resource: gr("", "configmaps"),
 			obj:  &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "configmap1", CreationTimestamp: almostNow}},
 			want: []any{"configmap1", int64(0), "0s"}},

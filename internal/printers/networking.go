@@ -1,7 +1,7 @@
 package printers
 
 // Printers for networking.k8s.io/v1 and discovery.k8s.io/v1 kinds, ported from
-// kubernetes/kubernetes pkg/printers/internalversion/printers.go (printIngress, formatHosts,
+// kubernetes/kubernetes v1.37.2 pkg/printers/internalversion/printers.go (printIngress, formatHosts,
 // formatPorts, ingressLoadBalancerStatusStringer, printIngressClass, printEndpointSlice,
 // formatDiscoveryPorts, formatDiscoveryEndpoints, listWithMoreString), always with
 // GenerateOptions{Wide: true}.
@@ -85,7 +85,12 @@ func ingressClassCells(ic *networkingv1.IngressClass, now time.Time) []any {
 		}
 		parameters = parameters + "/" + p.Name
 	}
-	return []any{ic.Name, ic.Spec.Controller, parameters, age(ic.CreationTimestamp, now)}
+	name := ic.Name
+	// pkg/apis/networking/util.HasDefaultAnnotation.
+	if ic.Annotations[networkingv1.AnnotationIsDefaultIngressClass] == "true" {
+		name += " (default)"
+	}
+	return []any{name, ic.Spec.Controller, parameters, age(ic.CreationTimestamp, now)}
 }
 
 func endpointSliceCells(s *discoveryv1.EndpointSlice, now time.Time) []any {

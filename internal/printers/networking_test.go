@@ -100,6 +100,25 @@ func TestIngressClassCells(t *testing.T) {
 			},
 			want: []any{"test2", "example.com/controller2", "<none>", "11y"},
 		},
+		{
+			name: "upstream TestPrintIngressClass: example with default annotation",
+			obj: &networkingv1.IngressClass{
+				ObjectMeta: metav1.ObjectMeta{
+					Name: "test-default", CreationTimestamp: ago(9 * 365 * 24 * time.Hour),
+					Annotations: map[string]string{networkingv1.AnnotationIsDefaultIngressClass: "true"},
+				},
+				Spec: networkingv1.IngressClassSpec{Controller: "example.com/controller"},
+			},
+			want: []any{"test-default (default)", "example.com/controller", "<none>", "9y"},
+		},
+		{
+			name: "default annotation other than true is ignored",
+			obj: &networkingv1.IngressClass{
+				ObjectMeta: metav1.ObjectMeta{Name: "nginx", Annotations: map[string]string{networkingv1.AnnotationIsDefaultIngressClass: "True"}},
+				Spec:       networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"},
+			},
+			want: []any{"nginx", "k8s.io/ingress-nginx", "<none>", "<unknown>"},
+		},
 	})
 }
 

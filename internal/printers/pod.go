@@ -1,6 +1,7 @@
 package printers
 
-// Pod printing, ported from kubernetes/kubernetes pkg/printers/internalversion/printers.go
+// Pod printing, ported from kubernetes/kubernetes v1.37.2
+// pkg/printers/internalversion/printers.go
 // (printPod, hasPodReadyCondition, isPodInitializedConditionTrue) and the helpers it calls from
 // pkg/api/pod (IsRestartableInitContainer), pkg/api/v1/pod (IsPodPhaseTerminal) and
 // pkg/util/node (NodeUnreachablePodReason).
@@ -123,6 +124,7 @@ func podCells(pod *corev1.Pod, now time.Time) []any {
 		restarts = restartableInitContainerRestarts
 		lastRestartDate = lastRestartableInitContainerRestartDate
 		hasRunning := false
+		errorReason := ""
 		for i := len(pod.Status.ContainerStatuses) - 1; i >= 0; i-- {
 			container := pod.Status.ContainerStatuses[i]
 
@@ -136,13 +138,16 @@ func podCells(pod *corev1.Pod, now time.Time) []any {
 			switch {
 			case container.State.Waiting != nil && container.State.Waiting.Reason != "":
 				reason = container.State.Waiting.Reason
-			case container.State.Terminated != nil && container.State.Terminated.Reason != "":
-				reason = container.State.Terminated.Reason
-			case container.State.Terminated != nil && container.State.Terminated.Reason == "":
-				if container.State.Terminated.Signal != 0 {
+			case container.State.Terminated != nil:
+				if len(container.State.Terminated.Reason) > 0 {
+					reason = container.State.Terminated.Reason
+				} else if container.State.Terminated.Signal != 0 {
 					reason = fmt.Sprintf("Signal:%d", container.State.Terminated.Signal)
 				} else {
 					reason = fmt.Sprintf("ExitCode:%d", container.State.Terminated.ExitCode)
+				}
+				if container.State.Terminated.ExitCode != 0 {
+					errorReason = reason
 				}
 			case container.Ready && container.State.Running != nil:
 				hasRunning = true
@@ -150,11 +155,15 @@ func podCells(pod *corev1.Pod, now time.Time) []any {
 			}
 		}
 
-		// Change the pod status back to "Running" if at least one container still reports as running.
-		if reason == "Completed" && hasRunning {
-			if hasPodReadyCondition(pod.Status.Conditions) {
+		// A pod whose first container completed reports Running if another container still
+		// runs and the pod is ready, the reason of a container that failed if any, and
+		// NotReady if some container runs but the pod is not ready.
+		if reason == "Completed" {
+			if hasRunning && hasPodReadyCondition(pod.Status.Conditions) {
 				reason = "Running"
-			} else {
+			} else if errorReason != "" {
+				reason = errorReason
+			} else if hasRunning {
 				reason = "NotReady"
 			}
 		}
@@ -213,9 +222,9 @@ func podCells(pod *corev1.Pod, now time.Time) []any {
 	}
 }
 
-// firstPodIP returns what upstream reads as the internal PodIPs[0]. The v1→internal conversion
-// (pkg/apis/core/v1/conversion.go, Convert_v1_PodStatus_To_core_PodStatus) makes status.podIP
-// authoritative when it is set, and falls back to status.podIPs otherwise.
+// firstPodIP returns what upstream reads as PodIPs[0]. kube's v1 defaulting
+// (pkg/apis/core/v1/defaults.go, SetDefaults_PodStatus) keeps podIP and podIPs in sync and makes
+// podIP authoritative when both are set and differ.
 func firstPodIP(status *corev1.PodStatus) string {
 	if status.PodIP != "" {
 		return status.PodIP

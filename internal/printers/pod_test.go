@@ -28,6 +28,11 @@ func terminated(reason string, exitCode int32) corev1.ContainerState {
 	return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: reason, ExitCode: exitCode}}
 }
 
+// crashed is upstream's "podCrash" terminated state (exit code 1).
+func crashed() corev1.ContainerState {
+	return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: metav1.NewTime(now), ExitCode: 1, Reason: "podCrash"}}
+}
+
 // finishedAgo is a last termination state that finished d before now.
 func finishedAgo(d time.Duration) corev1.ContainerState {
 	return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: ago(d)}}
@@ -293,6 +298,68 @@ func TestPodCells(t *testing.T) {
 				Status:     corev1.PodStatus{Phase: "Pending"},
 			},
 			want: noWide("test20", "0/1", "Terminating", "0", "<unknown>"),
+		},
+		{
+			name: "upstream TestPrintPod test21: error then running container (kubernetes#107713)",
+			pod: corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "test21"},
+				Spec:       corev1.PodSpec{Containers: make([]corev1.Container, 2)},
+				Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{
+					{State: crashed()},
+					{Ready: true, State: running()},
+				}},
+			},
+			want: noWide("test21", "1/2", "podCrash", "0", "<unknown>"),
+		},
+		{
+			name: "upstream TestPrintPod test22: running then error container",
+			pod: corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "test22"},
+				Spec:       corev1.PodSpec{Containers: make([]corev1.Container, 2)},
+				Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{
+					{Ready: true, State: running()},
+					{State: crashed()},
+				}},
+			},
+			want: noWide("test22", "1/2", "podCrash", "0", "<unknown>"),
+		},
+		{
+			name: "upstream TestPrintPod test23: ready running, error, completed",
+			pod: corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "test23"},
+				Spec:       corev1.PodSpec{Containers: make([]corev1.Container, 3)},
+				Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{
+					{Ready: true, State: running()},
+					{Ready: true, State: crashed()},
+					{Ready: true, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: metav1.NewTime(now)}}},
+				}},
+			},
+			want: noWide("test23", "1/3", "podCrash", "0", "<unknown>"),
+		},
+		{
+			name: "upstream TestPrintPod test24: not ready running, error, completed",
+			pod: corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "test24"},
+				Spec:       corev1.PodSpec{Containers: make([]corev1.Container, 3)},
+				Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{
+					{State: running()},
+					{State: crashed()},
+					{State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: metav1.NewTime(now)}}},
+				}},
+			},
+			want: noWide("test24", "0/3", "podCrash", "0", "<unknown>"),
+		},
+		{
+			name: "completed first container, another failed, none running: the failure wins",
+			pod: corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "mixed"},
+				Spec:       corev1.PodSpec{Containers: make([]corev1.Container, 2)},
+				Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{
+					{State: terminated("Completed", 0)},
+					{State: terminated("OOMKilled", 137)},
+				}},
+			},
+			want: noWide("mixed", "0/2", "OOMKilled", "0", "<unknown>"),
 		},
 		{
 			name: "upstream TestPrintNonTerminatedPod test3: phase Unknown",

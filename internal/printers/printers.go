@@ -2,15 +2,20 @@
 // and cell strings kube-apiserver v1.37 prints, so that `kubectl get` against kubesvc looks the
 // same as against a real cluster.
 //
-// It is a port, over the v1 types, of kubernetes/kubernetes
+// It is a port, over the v1 types, of kubernetes/kubernetes v1.37.2
 // pkg/printers/internalversion/printers.go (AddHandlers and the print* functions), of
 // pkg/printers/storage/storage.go (the server always generates tables with Wide=true, so every
 // priority-1 column is filled and load-balancer addresses are never clipped), and of
 // staging/src/k8s.io/apiserver/pkg/registry/rest/table.go (the default table convertor used for
 // resources kube has no printer for).
 //
-// Any package under internal/ may import it; it imports only k8s.io/api, apimachinery and
-// internal/resource. Everything here is immutable after package init and safe for concurrent use.
+// kube-apiserver prints objects after v1 defaulting, so where a printed field has a default
+// (service type, port protocol, replicas, ...) the printers apply it. testdata/printdiff holds a
+// differential test against the real v1.37.2 printers.
+//
+// Any package under internal/ may import it; it imports only k8s.io/api and apimachinery (its
+// tests also use internal/resource). Everything here is immutable after package init and safe for
+// concurrent use.
 package printers
 
 import (

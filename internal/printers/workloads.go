@@ -1,11 +1,13 @@
 package printers
 
-// Printers for workload controllers, ported from kubernetes/kubernetes
+// Printers for workload controllers, ported from kubernetes/kubernetes v1.37.2
 // pkg/printers/internalversion/printers.go (printDeployment, printReplicaSet,
 // printReplicationController, layoutContainerCells), always with GenerateOptions{Wide: true}.
 //
-// Upstream prints internal types, whose spec.replicas is a plain int32; the v1→internal
-// conversion turns a nil v1 replicas into 0, which replicasOrZero reproduces.
+// Upstream only ever prints objects that went through v1 defaulting (on every decode, from the
+// request body or from storage). Printed fields with defaults get them here too: a nil
+// spec.replicas counts as 1, and a replication controller without a selector shows its
+// template's labels.
 
 import (
 	"fmt"
@@ -19,7 +21,7 @@ import (
 )
 
 func deploymentCells(d *appsv1.Deployment, now time.Time) []any {
-	desired := replicasOrZero(d.Spec.Replicas)
+	desired := desiredReplicas(d.Spec.Replicas)
 	// Unlike replica sets, deployments print selector.String() as is: "" for an empty selector
 	// and "<invalid>" for one that does not parse.
 	selectorString := "<invalid>"
@@ -43,7 +45,7 @@ func replicaSetCells(rs *appsv1.ReplicaSet, now time.Time) []any {
 	names, images := layoutContainerCells(rs.Spec.Template.Spec.Containers)
 	return []any{
 		rs.Name,
-		int64(replicasOrZero(rs.Spec.Replicas)),
+		int64(desiredReplicas(rs.Spec.Replicas)),
 		int64(rs.Status.Replicas),
 		int64(rs.Status.ReadyReplicas),
 		age(rs.CreationTimestamp, now),
@@ -55,25 +57,32 @@ func replicaSetCells(rs *appsv1.ReplicaSet, now time.Time) []any {
 
 func replicationControllerCells(rc *corev1.ReplicationController, now time.Time) []any {
 	var containers []corev1.Container
+	selector := rc.Spec.Selector
 	if rc.Spec.Template != nil {
 		containers = rc.Spec.Template.Spec.Containers
+		// SetDefaults_ReplicationController: an empty selector defaults to the template's labels.
+		if len(selector) == 0 && rc.Spec.Template.Labels != nil {
+			selector = rc.Spec.Template.Labels
+		}
 	}
 	names, images := layoutContainerCells(containers)
 	return []any{
 		rc.Name,
-		int64(replicasOrZero(rc.Spec.Replicas)),
+		int64(desiredReplicas(rc.Spec.Replicas)),
 		int64(rc.Status.Replicas),
 		int64(rc.Status.ReadyReplicas),
 		age(rc.CreationTimestamp, now),
 		names,
 		images,
-		labels.FormatLabels(rc.Spec.Selector),
+		labels.FormatLabels(selector),
 	}
 }
 
-func replicasOrZero(replicas *int32) int32 {
+// desiredReplicas is spec.replicas after kube's defaulting (SetDefaults_Deployment,
+// SetDefaults_ReplicaSet, and the declarative +default=1 of ReplicationControllerSpec).
+func desiredReplicas(replicas *int32) int32 {
 	if replicas == nil {
-		return 0
+		return 1
 	}
 	return *replicas
 }

@@ -46,15 +46,15 @@ func TestDeploymentCells(t *testing.T) {
 			want: []any{"web", "3/3", int64(3), int64(3), "4m", "nginx", "nginx:1.29", "app=web,tier in (a,b)"},
 		},
 		{
-			name: "nil replicas and nil selector (the v1 to internal conversion gives 0 and Nothing)",
+			name: "nil replicas default to 1; a nil selector prints empty",
 			obj:  &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "bare"}},
-			want: []any{"bare", "0/0", int64(0), int64(0), "<unknown>", "", "", ""},
+			want: []any{"bare", "0/1", int64(0), int64(0), "<unknown>", "", "", ""},
 		},
 		{
 			name: "invalid selector",
 			obj: &appsv1.Deployment{
 				ObjectMeta: metav1.ObjectMeta{Name: "bad"},
-				Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 					{Key: "k", Operator: "Bogus"},
 				}}},
 			},
@@ -87,9 +87,9 @@ func TestReplicaSetCells(t *testing.T) {
 			want: []any{"replicaset2", int64(4), int64(3), int64(1), "0s", "", "", "foo=bar"},
 		},
 		{
-			name: "nil selector prints <none>, unlike deployments",
+			name: "nil replicas default to 1; a nil selector prints <none>, unlike deployments",
 			obj:  &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "bare"}},
-			want: []any{"bare", int64(0), int64(0), int64(0), "<unknown>", "", "", "<none>"},
+			want: []any{"bare", int64(1), int64(0), int64(0), "<unknown>", "", "", "<none>"},
 		},
 	})
 }
@@ -124,6 +124,19 @@ func TestReplicationControllerCells(t *testing.T) {
 				Spec:       corev1.ReplicationControllerSpec{Replicas: ptr.To[int32](0)},
 			},
 			want: []any{"", int64(0), int64(0), int64(0), "<unknown>", "", "", "<none>"},
+		},
+		{
+			name: "nil replicas default to 1",
+			obj:  &corev1.ReplicationController{ObjectMeta: metav1.ObjectMeta{Name: "rc2"}},
+			want: []any{"rc2", int64(1), int64(0), int64(0), "<unknown>", "", "", "<none>"},
+		},
+		{
+			name: "empty selector defaults to the template labels",
+			obj: &corev1.ReplicationController{
+				ObjectMeta: metav1.ObjectMeta{Name: "rc3"},
+				Spec:       corev1.ReplicationControllerSpec{Replicas: ptr.To[int32](2), Template: template},
+			},
+			want: []any{"rc3", int64(2), int64(0), int64(0), "<unknown>", "test", "test_image", "a=b"},
 		},
 	})
 }
