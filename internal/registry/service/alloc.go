@@ -83,7 +83,7 @@ func (s *Strategy) BeginCreate(svc *corev1.Service, a Allocator) error {
 	if err := s.ResolveIPFamilies(svc, nil); err != nil {
 		return err
 	}
-	if err := allocClusterIPs(svc, a); err != nil {
+	if err := s.allocClusterIPs(svc, a); err != nil {
 		return err
 	}
 	if svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
@@ -112,7 +112,7 @@ func (s *Strategy) BeginUpdate(svc, old *corev1.Service, a Allocator) (Release, 
 	if err := s.ResolveIPFamilies(svc, old); err != nil {
 		return Release{}, err
 	}
-	if err := updateClusterIPs(svc, old, a); err != nil {
+	if err := s.updateClusterIPs(svc, old, a); err != nil {
 		return Release{}, err
 	}
 	if svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
@@ -207,7 +207,7 @@ func collectNodePorts(svc *corev1.Service) []int {
 }
 
 // allocClusterIPs allocates one IP per family, filling clusterIPs[i] and clusterIP.
-func allocClusterIPs(svc *corev1.Service, a Allocator) error {
+func (s *Strategy) allocClusterIPs(svc *corev1.Service, a Allocator) error {
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return nil
 	}
@@ -225,7 +225,7 @@ func allocClusterIPs(svc *corev1.Service, a Allocator) error {
 	// Allocate everything first: on failure the error shows clusterIPs with "" markers.
 	got := make([]string, len(svc.Spec.IPFamilies))
 	for i, fam := range svc.Spec.IPFamilies {
-		ip, err := allocIP(svc, fam, svc.Spec.ClusterIPs[i], a)
+		ip, err := s.allocIP(svc, fam, svc.Spec.ClusterIPs[i], a)
 		if err != nil {
 			return err
 		}
@@ -241,7 +241,12 @@ func allocClusterIPs(svc *corev1.Service, a Allocator) error {
 }
 
 // allocIP reserves want (or the next free IP when want is "") and reports kube's errors.
-func allocIP(svc *corev1.Service, fam corev1.IPFamily, want string, a Allocator) (string, error) {
+func (s *Strategy) allocIP(svc *corev1.Service, fam corev1.IPFamily, want string, a Allocator) (string, error) {
+	if !s.configured[fam] {
+		// Reachable when an update turns a PreferDualStack service headless without a
+		// selector on a single-stack cluster; kube-apiserver panics (a 500) there.
+		return "", apierrors.NewInternalError(fmt.Errorf("failed to allocate a serviceIP for Service %q: %s is not configured on this cluster", svc.Name, fam))
+	}
 	ipsPath := field.NewPath("spec", "clusterIPs")
 	if want == "" {
 		ip, err := a.AllocateNextClusterIP(fam)
@@ -266,12 +271,12 @@ func allocIP(svc *corev1.Service, fam corev1.IPFamily, want string, a Allocator)
 // updateClusterIPs is kube's updateClusterIPs minus the release bookkeeping (see
 // ReleasedOnUpdate): allocate everything when leaving ExternalName, the secondary IP on an
 // upgrade to dual-stack, nothing otherwise.
-func updateClusterIPs(svc, old *corev1.Service, a Allocator) error {
+func (s *Strategy) updateClusterIPs(svc, old *corev1.Service, a Allocator) error {
 	if isMatchingPreferDualStackClusterIPFields(svc, old) {
 		return nil
 	}
 	if old.Spec.Type == corev1.ServiceTypeExternalName && svc.Spec.Type != corev1.ServiceTypeExternalName {
-		return allocClusterIPs(svc, a)
+		return s.allocClusterIPs(svc, a)
 	}
 	if len(old.Spec.ClusterIPs) > 0 && old.Spec.ClusterIPs[0] == corev1.ClusterIPNone {
 		return nil
@@ -283,7 +288,7 @@ func updateClusterIPs(svc, old *corev1.Service, a Allocator) error {
 		if len(svc.Spec.ClusterIPs) < 2 {
 			svc.Spec.ClusterIPs = append(svc.Spec.ClusterIPs, "")
 		}
-		ip, err := allocIP(svc, svc.Spec.IPFamilies[1], svc.Spec.ClusterIPs[1], a)
+		ip, err := s.allocIP(svc, svc.Spec.IPFamilies[1], svc.Spec.ClusterIPs[1], a)
 		if err != nil {
 			return err
 		}
