@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -313,6 +314,31 @@ func TestServer_CRUD(t *testing.T) {
 			if r.ContentType != "application/vnd.kubernetes.protobuf" {
 				t.Errorf("POST %s: Content-Type %q, want protobuf", r.URL, r.ContentType)
 			}
+		}
+	})
+
+	t.Run("services are defaulted and get a ClusterIP", func(t *testing.T) {
+		skipUntilStrategiesWired(t)
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "defaults"},
+			Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "x"}, Ports: []corev1.ServicePort{{Port: 80}}},
+		}
+		got, err := e.cs.CoreV1().Services(ns).Create(t.Context(), svc, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := got.Spec
+		if sp.Type != corev1.ServiceTypeClusterIP || sp.SessionAffinity != corev1.ServiceAffinityNone ||
+			sp.Ports[0].Protocol != corev1.ProtocolTCP || sp.Ports[0].TargetPort != intstr.FromInt32(80) {
+			t.Errorf("defaults: type %q sessionAffinity %q protocol %q targetPort %v", sp.Type, sp.SessionAffinity, sp.Ports[0].Protocol, sp.Ports[0].TargetPort)
+		}
+		ip, err := netip.ParseAddr(sp.ClusterIP)
+		if err != nil || !netip.MustParsePrefix("10.96.0.0/12").Contains(ip) {
+			t.Errorf("clusterIP %q is not an address of the service CIDR 10.96.0.0/12", sp.ClusterIP)
+		}
+		if !slices.Equal(sp.ClusterIPs, []string{sp.ClusterIP}) || !slices.Equal(sp.IPFamilies, []corev1.IPFamily{corev1.IPv4Protocol}) ||
+			sp.IPFamilyPolicy == nil || *sp.IPFamilyPolicy != corev1.IPFamilyPolicySingleStack {
+			t.Errorf("clusterIPs %v ipFamilies %v ipFamilyPolicy %v, want [clusterIP] [IPv4] SingleStack", sp.ClusterIPs, sp.IPFamilies, sp.IPFamilyPolicy)
 		}
 	})
 
