@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
 
 	"kubesvc/internal/resource"
 	"kubesvc/internal/storage"
@@ -32,13 +33,14 @@ func (s *Server) deleteOptions(w http.ResponseWriter, r *http.Request) (*metav1.
 		if !ok {
 			return nil, errUnsupportedMediaType(r.Header.Get("Content-Type"))
 		}
-		gvk := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
-		obj, _, err := dec.lax.Decode(data, &gvk, opts)
-		if err != nil {
+		// Clients send DeleteOptions as apiVersion v1, meta.k8s.io/v1, or without a kind.
+		if dec.mediaType == mimeProtobuf {
+			gvk := metav1.Unversioned.WithKind("DeleteOptions")
+			if _, _, err := dec.lax.Decode(data, &gvk, opts); err != nil {
+				return nil, apierrors.NewBadRequest(fmt.Sprintf("DeleteOptions: %v", err))
+			}
+		} else if err := yaml.Unmarshal(data, opts); err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("DeleteOptions: %v", err))
-		}
-		if o, ok := obj.(*metav1.DeleteOptions); ok {
-			opts = o
 		}
 	}
 	q := r.URL.Query()

@@ -201,17 +201,6 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 	if err := s.store.StartCaches(); err != nil {
 		return nil, err
 	}
-	api := apiserver.New(apiserver.Config{
-		Store:     s.store,
-		Kinds:     kinds(cfg),
-		Version:   Version,
-		Discovery: discoveryHandler(),
-		OpenAPI:   openapiHandler(),
-		Authenticate: func(r *http.Request) (apiserver.User, bool) {
-			u, ok := s.pki.Authenticate(r)
-			return apiserver.User{Name: u.Name, Groups: u.Groups}, ok
-		},
-	})
 	s.listener, err = net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPSPort)))
 	if err != nil {
 		return nil, fmt.Errorf("listen on --bind-address/--https-listen-port: %w", err)
@@ -221,6 +210,21 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 	if host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
+	oapi, err := openapiHandler()
+	if err != nil {
+		return nil, err
+	}
+	api := apiserver.New(apiserver.Config{
+		Store:     s.store,
+		Kinds:     kinds(cfg),
+		Version:   Version,
+		Discovery: discoveryHandler(net.JoinHostPort(host, strconv.Itoa(port))),
+		OpenAPI:   oapi,
+		Authenticate: func(r *http.Request) (apiserver.User, bool) {
+			u, ok := s.pki.Authenticate(r)
+			return apiserver.User{Name: u.Name, Groups: u.Groups}, ok
+		},
+	})
 	s.URL = "https://" + net.JoinHostPort(host, strconv.Itoa(port))
 	s.http = &http.Server{
 		Handler:           api,
