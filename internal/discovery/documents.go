@@ -16,6 +16,9 @@
 // resources and subresources sorted by name, groups by kube's group priority, verbs sorted,
 // storageVersionHash on top-level resources only, response kinds of same-group subresources
 // left without group and version.
+//
+// Imported by the API server (internal/apiserver); it imports only internal/resource,
+// k8s.io/api and apimachinery.
 package discovery
 
 import (

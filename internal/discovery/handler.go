@@ -21,7 +21,8 @@ import (
 	"kubesvc/internal/resource"
 )
 
-// Config configures the discovery handler.
+// Config configures the discovery handler. The zero value serves resource.All and reports no
+// server address.
 type Config struct {
 	// ServerAddress is the host:port clients reach the API server at. /api reports it as
 	// serverAddressByClientCIDRs for clientCIDR 0.0.0.0/0; empty reports no address.
@@ -58,7 +59,8 @@ type document struct {
 	aggregated map[string]*encoded // by apidiscovery version: v2, v2beta1
 }
 
-// Handler serves the discovery documents. Create it with NewHandler.
+// Handler serves the discovery documents. Create it with NewHandler; it is immutable and safe
+// for concurrent use.
 type Handler struct {
 	docs map[string]*document // by path without trailing slash
 	err  error                // encoding failure at construction, served as 500
@@ -66,7 +68,9 @@ type Handler struct {
 
 var _ http.Handler = (*Handler)(nil)
 
-// NewHandler builds every discovery document from cfg once; they are small and immutable.
+// NewHandler returns the discovery handler (a *Handler), with every document built and encoded
+// once from cfg: they are small (a few KB each) and never change. Should encoding fail, which
+// only a broken catalog could cause, the handler answers 500.
 func NewHandler(cfg Config) http.Handler {
 	infos := cfg.Resources
 	if infos == nil {

@@ -124,7 +124,7 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(a, b)
 }
 
-func TestClientGoDiscovery(t *testing.T) {
+func TestHandler_ClientGoDiscovery(t *testing.T) {
 	tests := []struct {
 		name   string
 		legacy bool
@@ -167,7 +167,7 @@ func TestClientGoDiscovery(t *testing.T) {
 	}
 }
 
-func TestRESTMapperShortcutsAndCategories(t *testing.T) {
+func TestHandler_RESTMapperShortcutsAndCategories(t *testing.T) {
 	srv, _ := newServer(t)
 	dc := newClient(t, srv, false)
 	cached := memory.NewMemCacheClient(dc)
@@ -245,7 +245,7 @@ func get(t *testing.T, srv *httptest.Server, method, path string, header http.He
 	return resp, body
 }
 
-func TestNegotiation(t *testing.T) {
+func TestHandler_Negotiation(t *testing.T) {
 	const aggV2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 	tests := []struct {
 		name        string
@@ -296,7 +296,7 @@ func TestNegotiation(t *testing.T) {
 	}
 }
 
-func TestAggregatedETag(t *testing.T) {
+func TestHandler_AggregatedETag(t *testing.T) {
 	srv, _ := newServer(t)
 	h := http.Header{"Accept": {"application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}}
 	resp, _ := get(t, srv, http.MethodGet, "/apis", h)
@@ -330,7 +330,7 @@ func TestAggregatedETag(t *testing.T) {
 	}
 }
 
-func TestProtobuf(t *testing.T) {
+func TestHandler_Protobuf(t *testing.T) {
 	srv, _ := newServer(t)
 	tests := []struct {
 		name     string
@@ -383,9 +383,9 @@ func TestProtobuf(t *testing.T) {
 	}
 }
 
-// TestGoldenEntries compares entries with kube-apiserver v1.37's golden discovery
+// TestHandler_GoldenEntries compares entries with kube-apiserver v1.37's golden discovery
 // (api/discovery/api__v1.json, apis__apps__v1.json, aggregated_v2.json).
-func TestGoldenEntries(t *testing.T) {
+func TestHandler_GoldenEntries(t *testing.T) {
 	srv, _ := newServer(t)
 	tests := []struct {
 		name   string
@@ -435,7 +435,7 @@ func TestGoldenEntries(t *testing.T) {
 	}
 }
 
-func TestResourceListOrder(t *testing.T) {
+func TestHandler_ResourceListOrder(t *testing.T) {
 	srv, _ := newServer(t)
 	_, body := get(t, srv, http.MethodGet, "/api/v1", nil)
 	var l metav1.APIResourceList
@@ -451,7 +451,7 @@ func TestResourceListOrder(t *testing.T) {
 	}
 }
 
-func TestHandles(t *testing.T) {
+func TestHandler_Handles(t *testing.T) {
 	h := NewHandler(Config{}).(*Handler)
 	tests := []struct {
 		name string
@@ -479,7 +479,7 @@ func TestHandles(t *testing.T) {
 	}
 }
 
-func TestMethods(t *testing.T) {
+func TestHandler_Methods(t *testing.T) {
 	srv, _ := newServer(t)
 	tests := []struct {
 		name     string

@@ -11,5 +11,8 @@
 //
 // Nothing is built until a document is first requested; afterwards only the serialized bytes
 // are kept (JSON, and protobuf once asked for), so the server holds a few MB, not the object
-// trees.
+// trees. Schemas returns the same schemas for server-side apply's type converter.
+//
+// Imported by the API server (internal/apiserver); it imports only internal/resource, k8s.io/api,
+// apimachinery, kube-openapi and go-restful (as kube-openapi's route description).
 package openapi

@@ -69,7 +69,7 @@ func v3Discovery(t *testing.T, srv *httptest.Server) handler3.OpenAPIV3Discovery
 	return d
 }
 
-func TestLazyBuild(t *testing.T) {
+func TestHandler_LazyBuild(t *testing.T) {
 	_, h := newTestServer(t)
 	for p, d := range h.v3 {
 		if d.json != nil {
@@ -81,7 +81,7 @@ func TestLazyBuild(t *testing.T) {
 	}
 }
 
-func TestV3Discovery(t *testing.T) {
+func TestHandler_V3Discovery(t *testing.T) {
 	srv, _ := newTestServer(t)
 	d := v3Discovery(t, srv)
 	var got []string
@@ -108,7 +108,7 @@ func TestV3Discovery(t *testing.T) {
 	}
 }
 
-func TestV3DocumentCaching(t *testing.T) {
+func TestHandler_V3DocumentCaching(t *testing.T) {
 	srv, _ := newTestServer(t)
 	d := v3Discovery(t, srv)
 	current := d.Paths["apis/apps/v1"].ServerRelativeURL
@@ -172,9 +172,9 @@ func TestV3DocumentCaching(t *testing.T) {
 	}
 }
 
-// TestHandler3Parity checks the hash scheme against kube-openapi's handler3 serving the same
+// TestHandler_Handler3Parity checks the hash scheme against kube-openapi's handler3 serving the same
 // document: same bytes, same discovery URL.
-func TestHandler3Parity(t *testing.T) {
+func TestHandler_Handler3Parity(t *testing.T) {
 	srv, _ := newTestServer(t)
 	ours := v3Discovery(t, srv)
 
@@ -215,7 +215,7 @@ type prefixMux struct{ *http.ServeMux }
 
 func (m prefixMux) HandlePrefix(prefix string, h http.Handler) { m.Handle(prefix, h) }
 
-func TestV2(t *testing.T) {
+func TestHandler_V2(t *testing.T) {
 	srv, _ := newTestServer(t)
 	tests := []struct {
 		name     string
@@ -266,7 +266,7 @@ func TestV2(t *testing.T) {
 	}
 }
 
-func TestMethods(t *testing.T) {
+func TestHandler_Methods(t *testing.T) {
 	srv, _ := newTestServer(t)
 	tests := []struct {
 		name     string

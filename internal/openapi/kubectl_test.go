@@ -35,10 +35,10 @@ spec:
     port: 80
 `
 
-// TestRealKubectl runs the prebuilt kubectl binaries, when present, against discovery and
+// TestHandler_RealKubectl runs the prebuilt kubectl binaries, when present, against discovery and
 // OpenAPI: api-resources (aggregated or legacy discovery) and explain over OpenAPI v3 and,
 // forced, v2 protobuf.
-func TestRealKubectl(t *testing.T) {
+func TestHandler_RealKubectl(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs external kubectl binaries")
 	}

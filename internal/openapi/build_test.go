@@ -8,7 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	cliresource "k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -116,9 +120,9 @@ var subVerbMethods = map[string]string{
 	"get": http.MethodGet, "create": http.MethodPost, "update": http.MethodPut, "patch": http.MethodPatch, "delete": http.MethodDelete,
 }
 
-// TestCatalogPaths checks that every catalog resource and subresource has its paths and
+// TestBuild_CatalogPaths checks that every catalog resource and subresource has its paths and
 // operations, each with kube's x-kubernetes-action and x-kubernetes-group-version-kind.
-func TestCatalogPaths(t *testing.T) {
+func TestBuild_CatalogPaths(t *testing.T) {
 	specs := gvSpecs(t, newAPIServer(t))
 	for _, info := range resource.All {
 		t.Run(info.GroupResource().String(), func(t *testing.T) {
@@ -179,7 +183,7 @@ func definitionName(info *resource.Info) string {
 	return "io.k8s.api." + g + "." + info.Version + "." + info.Kind
 }
 
-func TestServiceDocument(t *testing.T) {
+func TestBuild_ServiceDocument(t *testing.T) {
 	doc := gvSpecs(t, newAPIServer(t))[schema.GroupVersion{Version: "v1"}]
 
 	t.Run("schema", func(t *testing.T) {
@@ -247,9 +251,9 @@ func TestServiceDocument(t *testing.T) {
 	})
 }
 
-// TestOperations checks operation IDs, tags, actions and parameters against kube-apiserver's
+// TestBuild_Operations checks operation IDs, tags, actions and parameters against kube-apiserver's
 // (api/openapi-spec/v3/*.json).
-func TestOperations(t *testing.T) {
+func TestBuild_Operations(t *testing.T) {
 	specs := gvSpecs(t, newAPIServer(t))
 	core := schema.GroupVersion{Version: "v1"}
 	apps := schema.GroupVersion{Group: "apps", Version: "v1"}
@@ -308,9 +312,9 @@ func TestOperations(t *testing.T) {
 	}
 }
 
-// TestKubectlExplain runs kubectl explain's code paths against the server: the v3 renderer
+// TestBuild_KubectlExplain runs kubectl explain's code paths against the server: the v3 renderer
 // kubectl ≥1.27 uses and the v2 (protobuf) one older kubectl uses.
-func TestKubectlExplain(t *testing.T) {
+func TestBuild_KubectlExplain(t *testing.T) {
 	dc := newAPIServer(t)
 	cached := memory.NewMemCacheClient(dc)
 	mapper := restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(cached), cached, nil)
@@ -363,9 +367,9 @@ func TestKubectlExplain(t *testing.T) {
 	}
 }
 
-// TestFieldValidationSupport checks that kubectl's query parameter verifier (which decides
+// TestBuild_FieldValidationSupport checks that kubectl's query parameter verifier (which decides
 // whether --validate is done by the server) finds fieldValidation and dryRun for every kind.
-func TestFieldValidationSupport(t *testing.T) {
+func TestBuild_FieldValidationSupport(t *testing.T) {
 	dc := newAPIServer(t)
 	for _, param := range []cliresource.VerifiableQueryParam{cliresource.QueryParamFieldValidation, "dryRun"} {
 		v := cliresource.NewQueryParamVerifierV3(nil, dc.OpenAPIV3(), param)
@@ -377,4 +381,62 @@ func TestFieldValidationSupport(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestSchemas_ServerSideApply checks that Schemas builds a server-side apply type converter
+// that understands every served kind.
+func TestSchemas_ServerSideApply(t *testing.T) {
+	schemas, err := Schemas()
+	if err != nil {
+		t.Fatalf("Schemas: %v", err)
+	}
+	tc, err := managedfields.NewTypeConverter(schemas, false)
+	if err != nil {
+		t.Fatalf("NewTypeConverter: %v", err)
+	}
+	for _, info := range resource.All {
+		t.Run(info.GroupResource().String(), func(t *testing.T) {
+			obj := info.New()
+			obj.GetObjectKind().SetGroupVersionKind(info.GroupVersionKind())
+			if _, err := tc.ObjectToTyped(obj); err != nil {
+				t.Errorf("ObjectToTyped(%s): %v", info.Kind, err)
+			}
+		})
+	}
+
+	t.Run("ports merge by port and protocol", func(t *testing.T) {
+		svc := func(ports ...corev1.ServicePort) *corev1.Service {
+			return &corev1.Service{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+				ObjectMeta: metav1.ObjectMeta{Name: "web"},
+				Spec:       corev1.ServiceSpec{Ports: ports},
+			}
+		}
+		live, err := tc.ObjectToTyped(svc(
+			corev1.ServicePort{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(8080)},
+			corev1.ServicePort{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP},
+		))
+		if err != nil {
+			t.Fatal(err)
+		}
+		applied, err := tc.ObjectToTyped(svc(corev1.ServicePort{Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(9090)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		merged, err := live.Merge(applied)
+		if err != nil {
+			t.Fatalf("Merge: %v", err)
+		}
+		u := merged.AsValue().Unstructured()
+		ports := u.(map[string]interface{})["spec"].(map[string]interface{})["ports"].([]interface{})
+		if len(ports) != 2 {
+			t.Fatalf("merged ports = %v, want 2 entries keyed by port/protocol", ports)
+		}
+		for _, p := range ports {
+			m := p.(map[string]interface{})
+			if m["port"] == int64(80) && m["targetPort"] != int64(9090) {
+				t.Errorf("port 80 targetPort = %v, want 9090", m["targetPort"])
+			}
+		}
+	})
 }
