@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	openapiv2 "github.com/google/gnostic-models/openapiv2"
@@ -285,5 +286,46 @@ func TestHandler_Methods(t *testing.T) {
 				t.Errorf("status = %d, want %d", resp.StatusCode, tt.wantCode)
 			}
 		})
+	}
+}
+
+// TestHandler_ConcurrentFirstRequests checks that concurrent first requests share one build per
+// document and all see the same bytes.
+func TestHandler_ConcurrentFirstRequests(t *testing.T) {
+	srv, _ := newTestServer(t)
+	paths := []string{V3Path, V3Path + "/api/v1", V3Path + "/api/v1", V3Path + "/apis/apps/v1", V2Path, V2Path}
+	type result struct {
+		path string
+		code int
+		etag string
+	}
+	results := make(chan result, len(paths))
+	var wg sync.WaitGroup
+	for _, p := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(srv.URL + p)
+			if err != nil {
+				results <- result{path: p}
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			results <- result{path: p, code: resp.StatusCode, etag: resp.Header.Get("Etag")}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	etags := map[string]string{}
+	for r := range results {
+		if r.code != http.StatusOK || r.etag == "" {
+			t.Errorf("%s: status %d, etag %q", r.path, r.code, r.etag)
+			continue
+		}
+		if prev, ok := etags[r.path]; ok && prev != r.etag {
+			t.Errorf("%s: etags differ between requests: %s vs %s", r.path, prev, r.etag)
+		}
+		etags[r.path] = r.etag
 	}
 }
