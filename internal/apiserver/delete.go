@@ -199,16 +199,19 @@ func (s *Server) delete(ctx context.Context, info *resource.Info, ns, name strin
 	if !immediate {
 		return updated, false, nil
 	}
-	out, err = s.store.Delete(ctx, info, key, func(cur runtime.Object) error {
+	out, err = s.store.Delete(ctx, info, key, func(cur runtime.Object) (*storage.Txn, error) {
 		if err := checkPre(cur); err != nil {
-			return err
+			return nil, err
 		}
 		m, _ := meta.Accessor(cur)
 		if len(m.GetFinalizers()) > 0 {
-			return apierrors.NewConflict(gr, name, errors.New("the object gained finalizers while being deleted; retry"))
+			return nil, apierrors.NewConflict(gr, name, errors.New("the object gained finalizers while being deleted; retry"))
 		}
-		return nil
-	}, nil, dryRun)
+		if hooks := s.cfg.Hooks[gr]; hooks != nil {
+			return hooks.BeforeDelete(ctx, cur)
+		}
+		return nil, nil
+	}, dryRun)
 	if err != nil {
 		return nil, false, toAPIError(err, gr, name)
 	}

@@ -365,21 +365,30 @@ func (s *Server) create(ctx context.Context, ri requestInfo, obj runtime.Object,
 	m.SetManagedFields(nil)
 	k := s.kind(ri.info)
 	k.Strategy.Default(obj)
-	k.Strategy.PrepareForCreate(ctx, obj)
+	hooks := s.cfg.Hooks[ri.info.GroupResource()]
 	generated := m.GetName() == "" && m.GetGenerateName() != ""
+	base := obj
 	for attempt := 0; ; attempt++ {
+		obj := base.DeepCopyObject()
+		m, _ := meta.Accessor(obj)
 		if generated {
 			m.SetName(m.GetGenerateName() + utilrand.String(5))
 		}
+		// Allocation runs before PrepareForCreate and validation, as kube's service
+		// BeginCreate does; its etcd operations commit atomically with the object.
+		var extra *storage.Txn
+		if hooks != nil {
+			var err error
+			if extra, err = hooks.BeforeCreate(ctx, obj, dryRun); err != nil {
+				return nil, err
+			}
+		}
+		k.Strategy.PrepareForCreate(ctx, obj)
 		if errs := k.Strategy.Validate(ctx, obj); len(errs) > 0 {
 			return nil, apierrors.NewInvalid(gk, m.GetName(), errs)
 		}
-		hooks, err := s.createHooks(ctx, ri, obj, dryRun)
-		if err != nil {
-			return nil, err
-		}
-		out, err := s.store.Create(ctx, ri.info, s.store.Key(ri.info, m.GetNamespace(), m.GetName()), obj, hooks, dryRun)
-		if err != nil && generated && attempt < 8 && errors.Is(err, storage.ErrExists) {
+		out, err := s.store.Create(ctx, ri.info, s.store.Key(ri.info, m.GetNamespace(), m.GetName()), obj, extra, dryRun)
+		if err != nil && attempt < 8 && (generated && errors.Is(err, storage.ErrExists) || errors.Is(err, storage.ErrRace)) {
 			continue
 		}
 		if err != nil {
@@ -387,11 +396,6 @@ func (s *Server) create(ctx context.Context, ri requestInfo, obj runtime.Object,
 		}
 		return out, nil
 	}
-}
-
-// createHooks returns extra etcd operations to commit with a create (allocations); none yet.
-func (s *Server) createHooks(ctx context.Context, ri requestInfo, obj runtime.Object, dryRun bool) (*storage.Txn, error) {
-	return nil, nil
 }
 
 // checkNamespace implements the NamespaceLifecycle admission rules for creates.
@@ -487,6 +491,7 @@ func (s *Server) update(ctx context.Context, ri requestInfo, newObj func(cur run
 		nm.SetSelfLink("")
 		nm.SetManagedFields(nil)
 		var errs field.ErrorList
+		var extra *storage.Txn
 		switch ri.subresource {
 		case "status":
 			k.Strategy.Default(obj)
@@ -504,6 +509,11 @@ func (s *Server) update(ctx context.Context, ri requestInfo, newObj func(cur run
 			obj.(*corev1.Namespace).Spec.Finalizers = fin
 		default:
 			k.Strategy.Default(obj)
+			if hooks := s.cfg.Hooks[ri.info.GroupResource()]; hooks != nil {
+				if extra, err = hooks.BeforeUpdate(ctx, obj, cur, dryRun); err != nil {
+					return nil, nil, err
+				}
+			}
 			k.Strategy.PrepareForUpdate(ctx, obj, cur)
 			errs = k.Strategy.ValidateUpdate(ctx, obj, cur)
 		}
@@ -511,7 +521,7 @@ func (s *Server) update(ctx context.Context, ri requestInfo, newObj func(cur run
 			return nil, nil, apierrors.NewInvalid(gk, ri.name, errs)
 		}
 		deleteAfter = shouldDeleteDuringUpdate(obj)
-		return obj, nil, nil
+		return obj, extra, nil
 	}, dryRun)
 	if errors.Is(err, storage.ErrNotFound) && fallback != nil && ri.subresource == "" && allowCreateOnUpdate[ri.info.Resource] {
 		created, err := s.create(ctx, ri, fallback, dryRun)
@@ -523,12 +533,15 @@ func (s *Server) update(ctx context.Context, ri requestInfo, newObj func(cur run
 	if deleteAfter && !dryRun {
 		m, _ := meta.Accessor(out)
 		rv := m.GetResourceVersion()
-		if _, err := s.store.Delete(ctx, ri.info, key, func(cur runtime.Object) error {
+		if _, err := s.store.Delete(ctx, ri.info, key, func(cur runtime.Object) (*storage.Txn, error) {
 			if accessorRV(cur) != rv {
-				return apierrors.NewConflict(ri.info.GroupResource(), ri.name, errors.New("object changed while finalizing"))
+				return nil, apierrors.NewConflict(ri.info.GroupResource(), ri.name, errors.New("object changed while finalizing"))
 			}
-			return nil
-		}, nil, false); err != nil && !errors.Is(err, storage.ErrNotFound) && !apierrors.IsConflict(err) {
+			if hooks := s.cfg.Hooks[ri.info.GroupResource()]; hooks != nil {
+				return hooks.BeforeDelete(ctx, cur)
+			}
+			return nil, nil
+		}, false); err != nil && !errors.Is(err, storage.ErrNotFound) && !apierrors.IsConflict(err) {
 			return nil, false, toAPIError(err, ri.info.GroupResource(), ri.name)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
@@ -50,6 +51,8 @@ type Config struct {
 	OpenAPI http.Handler
 	// Connect serves pod subresources log, exec, attach and portforward; nil: 404.
 	Connect http.Handler
+	// Hooks add allocations to the writes of some resources (services); optional.
+	Hooks map[schema.GroupResource]WriteHooks
 	// Ready reports readiness for /readyz; nil: always ready.
 	Ready func() error
 	// Now is the clock; default time.Now.
@@ -160,4 +163,18 @@ func (s *Server) kind(info *resource.Info) registry.Kind {
 		return k
 	}
 	return genericKind(info)
+}
+
+// WriteHooks let a resource commit extra etcd operations atomically with its object writes:
+// allocations of ClusterIPs and NodePorts, and their release. A hook returning a *storage.Txn
+// whose comparisons fail makes the write fail with storage.ErrRace (via Txn.OnFailure), and the
+// handler retries the whole write (fresh allocation) a few times.
+type WriteHooks interface {
+	// BeforeCreate runs after defaulting, before PrepareForCreate and validation. It may mutate
+	// obj (allocate) and return errors as API errors (422 Invalid with kube's messages).
+	BeforeCreate(ctx context.Context, obj runtime.Object, dryRun bool) (*storage.Txn, error)
+	// BeforeUpdate does the same for an update from old to obj (allocate new, release freed).
+	BeforeUpdate(ctx context.Context, obj, old runtime.Object, dryRun bool) (*storage.Txn, error)
+	// BeforeDelete returns the release operations of obj's allocations.
+	BeforeDelete(ctx context.Context, obj runtime.Object) (*storage.Txn, error)
 }

@@ -17,6 +17,9 @@ var (
 	ErrExpired = errors.New("resource version expired")
 	// ErrTooLarge: the requested resourceVersion is newer than the store has seen in time.
 	ErrTooLarge = errors.New("resource version too large")
+	// ErrRace: the extra comparisons of a Txn failed (another writer took an allocation);
+	// the caller should redo the whole write.
+	ErrRace = errors.New("lost a race for an allocation")
 	// ErrInvalidContinue: a continue token that does not parse.
 	ErrInvalidContinue = errors.New("invalid continue token")
 )

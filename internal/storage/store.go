@@ -153,7 +153,8 @@ type Txn struct {
 	Cmps []clientv3.Cmp
 	Ops  []clientv3.Op
 	// OnFailure is called when the transaction failed because of one of Cmps (not the object's
-	// own precondition); it returns the error to report.
+	// own precondition); it returns the error to report. Nil: creates fail with ErrRace (the
+	// caller redoes the write) and updates re-run their UpdateFunc.
 	OnFailure func() error
 }
 
@@ -188,8 +189,11 @@ func (s *Store) Create(ctx context.Context, info *resource.Info, key string, obj
 	if !resp.Succeeded {
 		if extra != nil && len(extra.Cmps) > 0 {
 			g, err := s.client.Get(ctx, key, clientv3.WithCountOnly())
-			if err == nil && g.Count == 0 && extra.OnFailure != nil {
-				return nil, extra.OnFailure()
+			if err == nil && g.Count == 0 {
+				if extra.OnFailure != nil {
+					return nil, extra.OnFailure()
+				}
+				return nil, errorf(ErrRace, key, "%s: lost a race for an allocation", key)
 			}
 		}
 		return nil, errorf(ErrExists, key, "%s already exists", key)
@@ -279,12 +283,13 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, info *resource.Info, key s
 	}
 }
 
-// PreconditionFunc checks the current object before a delete.
-type PreconditionFunc func(current runtime.Object) error
+// PreconditionFunc checks the current object before a delete and may return extra operations
+// to commit with the deletion (releases of allocations).
+type PreconditionFunc func(current runtime.Object) (*Txn, error)
 
 // Delete removes the object at key if pre accepts the current state. It returns the last
 // state, with the resourceVersion of the deletion.
-func (s *Store) Delete(ctx context.Context, info *resource.Info, key string, pre PreconditionFunc, extra *Txn, dryRun bool) (runtime.Object, error) {
+func (s *Store) Delete(ctx context.Context, info *resource.Info, key string, pre PreconditionFunc, dryRun bool) (runtime.Object, error) {
 	for attempt := 0; ; attempt++ {
 		resp, err := s.client.Get(ctx, key)
 		if err != nil {
@@ -298,8 +303,9 @@ func (s *Store) Delete(ctx context.Context, info *resource.Info, key string, pre
 		if err != nil {
 			return nil, err
 		}
+		var extra *Txn
 		if pre != nil {
-			if err := pre(cur); err != nil {
+			if extra, err = pre(cur); err != nil {
 				return nil, err
 			}
 		}

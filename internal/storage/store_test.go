@@ -76,7 +76,7 @@ func TestStore_CreateGetUpdateDelete(t *testing.T) {
 	if err != nil || rvOf(t, same) != rvOf(t, updated) {
 		t.Fatalf("no-op update: rv %v err %v, want rv %d", same, err, rvOf(t, updated))
 	}
-	deleted, err := s.Delete(ctx, cmInfo, key, nil, nil, false)
+	deleted, err := s.Delete(ctx, cmInfo, key, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
