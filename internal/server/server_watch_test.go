@@ -133,7 +133,7 @@ func TestServer_Watch(t *testing.T) {
 		if _, err := cms.Create(ctx, newConfigMap("b"), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		w, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		w, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: "0", LabelSelector: "app=b"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,6 +163,7 @@ func TestServer_Watch(t *testing.T) {
 	t.Run("WatchList: initial events then the initial-events-end bookmark", func(t *testing.T) {
 		yes := true
 		w, err := cms.Watch(ctx, metav1.ListOptions{
+			LabelSelector:        "app=b",
 			SendInitialEvents:    &yes,
 			ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan,
 			AllowWatchBookmarks:  true,
@@ -296,12 +297,12 @@ drain:
 		if got.UID != a.UID || got.ResourceVersion != a.ResourceVersion {
 			t.Errorf("a after restart: uid %s rv %s, want %s %s", got.UID, got.ResourceVersion, a.UID, a.ResourceVersion)
 		}
-		l, err := cms.List(ctx, metav1.ListOptions{})
+		l, err := cms.List(ctx, metav1.ListOptions{LabelSelector: "app in (a,b)"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(l.Items) != 2 {
-			t.Errorf("%d configmaps after restart, want 2", len(l.Items))
+			t.Errorf("%d configmaps a and b after restart, want 2", len(l.Items))
 		}
 	})
 
@@ -404,7 +405,7 @@ func TestServer_Compaction(t *testing.T) {
 		})
 	}
 	t.Run("current list still works", func(t *testing.T) {
-		l, err := cms.List(ctx, metav1.ListOptions{})
+		l, err := cms.List(ctx, metav1.ListOptions{LabelSelector: "app in (a,b,c)"})
 		if err != nil || len(l.Items) != 3 {
 			t.Fatalf("list after compaction: %d items, %v", len(l.Items), err)
 		}
