@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -147,7 +148,13 @@ func (c *Controller) processAttemptToDelete(ctx context.Context) bool {
 	case errors.Is(err, errVirtualDeleteEnqueued), errors.Is(err, errNamespacedOwnerOfClusterScoped):
 		c.attemptToDelete.Forget(n)
 	case err != nil:
-		klog.FromContext(ctx).V(2).Info("garbage collector: retrying item", "item", c.graph.state(n).identity, "err", err)
+		logger := klog.FromContext(ctx)
+		var unknown *UnknownKindError
+		if errors.As(err, &unknown) || apierrors.IsConflict(err) {
+			logger.V(4).Info("garbage collector: retrying item", "item", c.graph.state(n).identity, "err", err)
+		} else {
+			logger.Error(err, "garbage collector: retrying item", "item", c.graph.state(n).identity)
+		}
 		c.attemptToDelete.AddRateLimited(n)
 	case c.graph.isVirtual(n):
 		// Exists but not observed by an informer yet: look again later, or a virtual node
@@ -166,7 +173,7 @@ func (c *Controller) processAttemptToOrphan(ctx context.Context) bool {
 	}
 	defer c.attemptToOrphan.Done(n)
 	if err := c.orphanDependents(ctx, n); err != nil {
-		klog.FromContext(ctx).V(2).Info("garbage collector: retrying orphaning", "owner", c.graph.state(n).identity, "err", err)
+		klog.FromContext(ctx).Error(err, "garbage collector: retrying orphaning", "owner", c.graph.state(n).identity)
 		c.attemptToOrphan.AddRateLimited(n)
 		return true
 	}

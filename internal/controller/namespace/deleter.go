@@ -76,7 +76,7 @@ func (c *Controller) deleteResource(ctx context.Context, ns string, info *resour
 	}
 	items := list.Items
 	if gvr == podsResource && len(items) > 0 {
-		if items, err = c.forceDeletePods(ctx, rc, items, res); err != nil {
+		if items, err = c.forceDeletePods(ctx, rc, ns, items, res); err != nil {
 			return fmt.Errorf("force-delete pods in %s: %w", ns, err)
 		}
 	}
@@ -108,12 +108,15 @@ func deleteEach(ctx context.Context, rc metadata.ResourceInterface, opts metav1.
 	return nil
 }
 
-// forceDeletePods deletes with gracePeriodSeconds=0 (and a UID precondition) every pod whose
-// deletionTimestamp — the end of its grace period — lies ForceDeletePodsAfter in the past, as
-// pod GC does for pods of a dead node, and returns the pods left.
-func (c *Controller) forceDeletePods(ctx context.Context, rc metadata.ResourceInterface, pods []metav1.PartialObjectMetadata, res *content) ([]metav1.PartialObjectMetadata, error) {
+// forceDeletePods deletes with gracePeriodSeconds=0 (and a UID precondition) every pod that
+// is still present ForceDeletePodsAfter past its deletionTimestamp (the end of its grace
+// period) and whose node is missing or not Ready: no live node agent will finish it, so it is
+// cleaned up the way pod GC cleans up the pods of a dead node. Pods on a Ready node are left
+// to its agent. It returns the pods left.
+func (c *Controller) forceDeletePods(ctx context.Context, rc metadata.ResourceInterface, ns string, pods []metav1.PartialObjectMetadata, res *content) ([]metav1.PartialObjectMetadata, error) {
 	now := c.clock.Now()
 	zero := int64(0)
+	nodeLost := map[string]bool{}
 	var left []metav1.PartialObjectMetadata
 	for _, p := range pods {
 		if p.DeletionTimestamp == nil {
@@ -129,8 +132,16 @@ func (c *Controller) forceDeletePods(ctx context.Context, rc metadata.ResourceIn
 			left = append(left, p) // already forced; only finalizers hold it
 			continue
 		}
+		lost, err := c.podNodeLost(ctx, ns, p.Name, nodeLost)
+		if err != nil {
+			return nil, err
+		}
+		if !lost {
+			left = append(left, p)
+			continue
+		}
 		uid := p.UID
-		err := rc.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}})
+		err = rc.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}})
 		switch {
 		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
 			// gone, or replaced by a new pod of the same name
@@ -141,6 +152,38 @@ func (c *Controller) forceDeletePods(ctx context.Context, rc metadata.ResourceIn
 		}
 	}
 	return left, nil
+}
+
+// podNodeLost reports whether the pod's node is missing or not Ready (memoized per node in
+// lost). Unbound or vanished pods count as lost: deleting them cannot wait for anyone.
+func (c *Controller) podNodeLost(ctx context.Context, ns, name string, lost map[string]bool) (bool, error) {
+	pod, err := c.client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	nodeName := pod.Spec.NodeName
+	if nodeName == "" {
+		return true, nil
+	}
+	if v, ok := lost[nodeName]; ok {
+		return v, nil
+	}
+	node, err := c.client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		lost[nodeName] = true
+	case err != nil:
+		return false, err
+	default:
+		ready := slices.ContainsFunc(node.Status.Conditions, func(c corev1.NodeCondition) bool {
+			return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
+		})
+		lost[nodeName] = !ready
+	}
+	return lost[nodeName], nil
 }
 
 // Namespace condition types maintained here, with their "ok" reasons and messages (upstream

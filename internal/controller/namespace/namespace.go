@@ -3,9 +3,10 @@
 // status conditions as kube-controller-manager does, and finally removes the "kubernetes"
 // finalizer through /finalize so that the API server deletes the namespace.
 //
-// Pods bound to a node are deleted gracefully; with no node agent to finish them, the
-// controller force-deletes (gracePeriodSeconds=0) any pod still present ForceDeletePodsAfter
-// past its deletionTimestamp. See README.md. Only internal/server and tests import it.
+// Pods bound to a node are deleted gracefully. When their node is missing or not Ready (no
+// agent will finish them), the controller force-deletes (gracePeriodSeconds=0) those still
+// present ForceDeletePodsAfter past their deletionTimestamp. See README.md. Only
+// internal/server and tests import it.
 package namespace
 
 import (
@@ -43,9 +44,10 @@ type Config struct {
 	// Resources are the resources emptied from a namespace being deleted. Nil means every
 	// namespaced resource of resource.All that supports list and delete.
 	Resources []*resource.Info
-	// ForceDeletePodsAfter is how long a pod may stay past its deletionTimestamp (the end of
-	// its grace period) before the controller deletes it with gracePeriodSeconds=0; 0 means
-	// DefaultForceDeletePodsAfter, negative means at once.
+	// ForceDeletePodsAfter is how long a pod whose node is missing or not Ready may stay past
+	// its deletionTimestamp (the end of its grace period) before the controller deletes it
+	// with gracePeriodSeconds=0; 0 means DefaultForceDeletePodsAfter, negative means at once.
+	// Pods on a Ready node are always left to its agent.
 	ForceDeletePodsAfter time.Duration
 	// Clock defaults to the real clock.
 	Clock clock.PassiveClock

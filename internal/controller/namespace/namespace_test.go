@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"kubesvc/internal/servertest"
 )
@@ -215,6 +216,48 @@ func TestController_TerminatingNamespace(t *testing.T) {
 	got.Spec.Finalizers = nil
 	if _, err := cs.CoreV1().Namespaces().Finalize(ctx, got, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("finalize: %v", err)
+	}
+	servertest.WaitFor(t, waitTimeout, "namespace deleted", namespaceGone(cs, ns))
+}
+
+// TestController_PodsOfLiveNodes: past the force-deletion deadline (a fake clock an hour
+// ahead), a pod whose node does not exist is force-deleted, while one on a Ready node is left
+// to that node's agent, which finishes it here by hand.
+func TestController_PodsOfLiveNodes(t *testing.T) {
+	cs, _ := startController(t, Config{Clock: testingclock.NewFakePassiveClock(time.Now().Add(time.Hour))})
+	ctx := context.Background()
+	node, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "live"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("mark node ready: %v", err)
+	}
+	const ns = "agents"
+	createNamespace(t, cs, ns)
+	for _, p := range []*corev1.Pod{pod("on-live", "live", 30), pod("on-missing", "missing", 30)} {
+		if _, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deleteNamespace(t, cs, ns)
+	servertest.WaitFor(t, waitTimeout, "pod of missing node force-deleted, pod of live node kept", func() error {
+		if _, err := cs.CoreV1().Pods(ns).Get(ctx, "on-missing", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("pod on-missing: %v", err)
+		}
+		return hasCondition(cs, ns, corev1.NamespaceContentRemaining, corev1.ConditionTrue, "Some resources are remaining: pods. has 1 resource instances")
+	})
+	live, err := cs.CoreV1().Pods(ns).Get(ctx, "on-live", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("pod of live node: %v", err)
+	}
+	if live.DeletionTimestamp == nil {
+		t.Fatal("pod of live node not deleted gracefully")
+	}
+	zero := int64(0)
+	if err := cs.CoreV1().Pods(ns).Delete(ctx, "on-live", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatalf("agent's final delete: %v", err)
 	}
 	servertest.WaitFor(t, waitTimeout, "namespace deleted", namespaceGone(cs, ns))
 }
