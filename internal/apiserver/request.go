@@ -45,7 +45,11 @@ func parseResourcePath(r *http.Request) (ri requestInfo, ok bool) {
 		}
 	}
 	// namespaces/{ns}/{resource}... unless the resource is namespaces itself.
-	if parts[0] == "namespaces" && len(parts) >= 3 {
+	if parts[0] == "namespaces" && len(parts) == 3 && (parts[2] == "status" || parts[2] == "finalize") {
+		// /api/v1/namespaces/{name}/status|finalize
+		ri.name, ri.subresource = parts[1], parts[2]
+		parts = parts[:1]
+	} else if parts[0] == "namespaces" && len(parts) >= 3 {
 		ri.namespace = parts[1]
 		parts = parts[2:]
 	} else if parts[0] == "namespaces" && len(parts) == 2 {
@@ -58,15 +62,13 @@ func parseResourcePath(r *http.Request) (ri requestInfo, ok bool) {
 		return ri, false
 	}
 	if ri.info.Resource == "namespaces" && ri.namespace != "" {
-		// /api/v1/namespaces/{name}/status|finalize
-		if len(parts) != 2 {
-			return ri, false
-		}
-		ri.name, ri.subresource, ri.namespace = ri.namespace, parts[1], ""
-		parts = parts[:1]
+		return ri, false
 	}
 	switch len(parts) {
 	case 1:
+		if ri.subresource != "" {
+			break
+		}
 	case 2:
 		ri.name = parts[1]
 	case 3:

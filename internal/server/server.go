@@ -4,7 +4,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -153,6 +152,7 @@ type Server struct {
 	ds         *datastore
 	store      *storage.Store
 	pki        *pki.Bundle
+	svcs       *services
 	http       *http.Server
 	listener   net.Listener
 	URL        string
@@ -160,6 +160,7 @@ type Server struct {
 	// RESTConfig is an admin client configuration for in-process users (tests, controllers).
 	RESTConfig *rest.Config
 
+	ctrl   *controllers
 	ready  chan struct{}
 	errc   chan error
 	cancel context.CancelFunc
@@ -201,6 +202,9 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 	if err := s.store.StartCaches(); err != nil {
 		return nil, err
 	}
+	if s.svcs, err = startServices(ctx, cfg, s.store); err != nil {
+		return nil, err
+	}
 	s.listener, err = net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPSPort)))
 	if err != nil {
 		return nil, fmt.Errorf("listen on --bind-address/--https-listen-port: %w", err)
@@ -220,6 +224,7 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 		Version:   Version,
 		Discovery: discoveryHandler(net.JoinHostPort(host, strconv.Itoa(port))),
 		OpenAPI:   oapi,
+		Hooks:     s.svcs.hooks(),
 		Authenticate: func(r *http.Request) (apiserver.User, bool) {
 			u, ok := s.pki.Authenticate(r)
 			return apiserver.User{Name: u.Name, Groups: u.Groups}, ok
@@ -233,7 +238,8 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	go func() {
-		if err := s.http.Serve(tls.NewListener(s.listener, s.http.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// ServeTLS adds HTTP/2 (client-go multiplexes watches over one connection).
+		if err := s.http.ServeTLS(s.listener, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.errc <- err
 		}
 	}()
@@ -250,6 +256,12 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 	fmt.Fprintf(out, "kubesvc: API server listening on https://%s\n", s.listener.Addr())
 	fmt.Fprintf(out, "kubesvc: admin kubeconfig written to %s\n", s.Kubeconfig)
 	if err := s.bootstrap(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.bootstrapServices(ctx, port); err != nil {
+		return nil, err
+	}
+	if s.ctrl, err = startControllers(ctx, s.RESTConfig); err != nil {
 		return nil, err
 	}
 	close(s.ready)
@@ -287,12 +299,18 @@ func (s *Server) Close() {
 		s.cancel()
 	}
 	if s.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = s.http.Shutdown(ctx)
 		cancel()
 		_ = s.http.Close()
 	} else if s.listener != nil {
 		s.listener.Close()
+	}
+	if s.ctrl != nil {
+		s.ctrl.wait()
+	}
+	if s.svcs != nil {
+		s.svcs.close()
 	}
 	if s.store != nil {
 		s.store.Close()

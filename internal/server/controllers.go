@@ -1,0 +1,66 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"kubesvc/internal/controller/garbagecollector"
+	"kubesvc/internal/controller/namespace"
+)
+
+// controllers runs the in-server controllers; each talks to the API through client-go like a
+// Kubernetes component.
+type controllers struct {
+	wg sync.WaitGroup
+}
+
+func clientConfig(base *rest.Config, name string) *rest.Config {
+	c := rest.CopyConfig(base)
+	c.UserAgent = "kubesvc/" + name
+	return c
+}
+
+// startControllers starts every controller; they stop when ctx ends (wait returns then).
+func startControllers(ctx context.Context, cfg *rest.Config) (*controllers, error) {
+	c := &controllers{}
+	md, err := metadata.NewForConfig(clientConfig(cfg, "garbage-collector"))
+	if err != nil {
+		return nil, err
+	}
+	gc, err := garbagecollector.New(garbagecollector.Config{Metadata: md})
+	if err != nil {
+		return nil, fmt.Errorf("garbage collector: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(clientConfig(cfg, "namespace-controller"))
+	if err != nil {
+		return nil, err
+	}
+	nsmd, err := metadata.NewForConfig(clientConfig(cfg, "namespace-controller"))
+	if err != nil {
+		return nil, err
+	}
+	nsc, err := namespace.New(namespace.Config{Client: cs, Metadata: nsmd})
+	if err != nil {
+		return nil, fmt.Errorf("namespace controller: %w", err)
+	}
+	c.run("garbage-collector", func() { gc.Run(ctx, 4) })
+	c.run("namespace", func() { nsc.Run(ctx, 2) })
+	return c, nil
+}
+
+func (c *controllers) run(name string, f func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		klog.V(2).InfoS("controller started", "controller", name)
+		f()
+	}()
+}
+
+func (c *controllers) wait() { c.wg.Wait() }
