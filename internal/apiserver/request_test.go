@@ -7,8 +7,8 @@ import (
 
 func TestParseResourcePath(t *testing.T) {
 	for _, tc := range []struct {
-		name, method, path                  string
-		ok                                  bool
+		name, method, path                   string
+		ok                                   bool
 		resource, ns, obj, subresource, verb string
 	}{
 		{name: "core list", method: "GET", path: "/api/v1/namespaces/default/services", ok: true, resource: "services", ns: "default", verb: "list"},
