@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
@@ -87,7 +88,7 @@ func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request, ri requestI
 	if err != nil {
 		return err
 	}
-	if !done {
+	if !done || deleteReturnsObject[ri.info.GroupResource()] {
 		return s.respond(w, r, ri, http.StatusOK, out)
 	}
 	m, _ := meta.Accessor(out)
@@ -98,6 +99,10 @@ func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request, ri requestI
 	s.writeObject(w, r, http.StatusOK, st)
 	return nil
 }
+
+// deleteReturnsObject lists the resources whose DELETE answers with the deleted object instead
+// of a Status (genericregistry.Store.ReturnDeletedObject upstream).
+var deleteReturnsObject = map[schema.GroupResource]bool{{Resource: "pods"}: true, {Resource: "services"}: true}
 
 // finalizers of the garbage collector (metav1.FinalizerOrphanDependents,
 // metav1.FinalizerDeleteDependents).

@@ -173,7 +173,10 @@ func (s *Store) Create(ctx context.Context, info *resource.Info, key string, obj
 		if resp.Count > 0 {
 			return nil, errorf(ErrExists, key, "%s already exists", key)
 		}
-		setRV(obj, 0)
+		// A dry-run create answers without a resourceVersion, as kube-apiserver does.
+		if m, err := meta.Accessor(obj); err == nil {
+			m.SetResourceVersion("")
+		}
 		return obj, nil
 	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}
