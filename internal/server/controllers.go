@@ -26,8 +26,27 @@ func clientConfig(base *rest.Config, name string) *rest.Config {
 	return c
 }
 
-// startControllers starts every controller; they stop when ctx ends (wait returns then).
-func startControllers(ctx context.Context, cfg *rest.Config) (*controllers, error) {
+// ControllerNames are the in-server controllers, for --controllers.
+var ControllerNames = []string{"garbagecollector", "namespace"}
+
+// controllerEnabled applies kube-controller-manager's --controllers rules.
+func controllerEnabled(name string, list []string) bool {
+	star := false
+	for _, e := range list {
+		switch e {
+		case name:
+			return true
+		case "-" + name:
+			return false
+		case "*":
+			star = true
+		}
+	}
+	return star
+}
+
+// startControllers starts the enabled controllers; they stop when ctx ends (wait returns then).
+func startControllers(ctx context.Context, cfg *rest.Config, enabled []string) (*controllers, error) {
 	c := &controllers{}
 	md, err := metadata.NewForConfig(clientConfig(cfg, "garbage-collector"))
 	if err != nil {
@@ -49,8 +68,12 @@ func startControllers(ctx context.Context, cfg *rest.Config) (*controllers, erro
 	if err != nil {
 		return nil, fmt.Errorf("namespace controller: %w", err)
 	}
-	c.run("garbage-collector", func() { gc.Run(ctx, 4) })
-	c.run("namespace", func() { nsc.Run(ctx, 2) })
+	if controllerEnabled("garbagecollector", enabled) {
+		c.run("garbagecollector", func() { gc.Run(ctx, 4) })
+	}
+	if controllerEnabled("namespace", enabled) {
+		c.run("namespace", func() { nsc.Run(ctx, 2) })
+	}
 	return c, nil
 }
 

@@ -54,6 +54,9 @@ type Config struct {
 	Token          string   `json:"token"`
 	TLSSANs        []string `json:"tlsSANs"`
 	DisableAgent   bool     `json:"disableAgent"`
+	// Controllers selects the in-server controllers as kube-controller-manager's
+	// --controllers does: "*" all, "name" one, "-name" all but one.
+	Controllers []string `json:"controllers"`
 	// Out receives the start-up messages (where the kubeconfig is, what listens, ready);
 	// default os.Stdout. Not a flag.
 	Out io.Writer `json:"-"`
@@ -73,6 +76,7 @@ func NewConfig() *Config {
 		ClusterDNS:     "10.96.0.10",
 		ClusterDomain:  "cluster.local",
 		NodePortRange:  "30000-32767",
+		Controllers:    []string{"*"},
 	}
 }
 
@@ -93,6 +97,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Token, "token", c.Token, "node join token (default: DATA_DIR/token, created on first start)")
 	fs.StringSliceVar(&c.TLSSANs, "tls-san", c.TLSSANs, "extra names or IPs for the serving certificate")
 	fs.BoolVar(&c.DisableAgent, "disable-agent", c.DisableAgent, "do not run a node agent in the server")
+	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers, "controllers to run: '*' all, 'name' one, '-name' all but one (names: "+strings.Join(ControllerNames, ", ")+")")
 }
 
 // Validate checks the configuration; errors name the flag.
@@ -261,7 +266,7 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 	if err := s.bootstrapServices(ctx, port); err != nil {
 		return nil, err
 	}
-	if s.ctrl, err = startControllers(ctx, s.RESTConfig); err != nil {
+	if s.ctrl, err = startControllers(ctx, s.RESTConfig, cfg.Controllers); err != nil {
 		return nil, err
 	}
 	close(s.ready)

@@ -28,6 +28,12 @@ func WithOutput(w io.Writer) Option { return func(c *server.Config) { c.Out = w 
 // WithEtcdClientPort pins the embedded etcd's client port (default 0: a free port).
 func WithEtcdClientPort(port int) Option { return func(c *server.Config) { c.EtcdClientPort = port } }
 
+// WithControllers sets --controllers (e.g. "*", "-garbagecollector"): a controller's own tests
+// disable the server's copy and run the one under test.
+func WithControllers(names ...string) Option {
+	return func(c *server.Config) { c.Controllers = names }
+}
+
 // Config returns the test configuration: server.NewConfig with DataDir tb.TempDir(),
 // BindAddress 127.0.0.1, HTTPSPort, EtcdClientPort and EtcdPeerPort 0, no agent, Out
 // io.Discard; then opts.

@@ -1,4 +1,4 @@
-package garbagecollector
+package garbagecollector_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
+	"kubesvc/internal/controller/garbagecollector"
 	"kubesvc/internal/servertest"
 )
 
@@ -23,7 +24,7 @@ const waitTimeout = 30 * time.Second
 // startGC starts a test server and a garbage collector against it; both stop at test end.
 func startGC(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	s := servertest.StartTestServer(t)
+	s := servertest.StartTestServer(t, servertest.WithControllers("*", "-garbagecollector"))
 	cs, err := kubernetes.NewForConfig(s.RESTConfig)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func startGC(t *testing.T) kubernetes.Interface {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gc, err := New(Config{Metadata: md})
+	gc, err := garbagecollector.New(garbagecollector.Config{Metadata: md})
 	if err != nil {
 		t.Fatal(err)
 	}
