@@ -41,9 +41,10 @@ const (
 	// repairInterval is how often the allocator's repair pass runs after the one at start
 	// (kube-apiserver's repair loops run every 3 minutes).
 	repairInterval = 3 * time.Minute
-	// apiserverLeaseTTL is the lifetime of an API server's entry in the kubernetes
-	// Service's endpoints when the server stops refreshing it (kube's master lease TTL).
-	apiserverLeaseTTL = 60
+	// apiserverLeaseTTL is the lifetime in seconds of an API server's entry in the
+	// kubernetes Service's endpoints once the server stops refreshing it (kube's
+	// DefaultEndpointReconcilerTTL).
+	apiserverLeaseTTL = 15
 	// endpointsResync is how often each server rewrites the kubernetes endpoints from the
 	// live API server leases.
 	endpointsResync = 10 * time.Second
@@ -62,8 +63,6 @@ type services struct {
 	client *clientv3.Client
 	root   string // <prefix>/kubesvc/apiservers/
 
-	mu     sync.Mutex
-	lease  clientv3.LeaseID
 	ctx    context.Context // ends at close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -174,9 +173,6 @@ func (s *services) bootstrap(ctx context.Context, cs kubernetes.Interface, cfg *
 	if _, err := s.client.Put(ctx, s.root+self, self, clientv3.WithLease(lease.ID)); err != nil {
 		return fmt.Errorf("kubernetes endpoints: register %s: %w", self, err)
 	}
-	s.mu.Lock()
-	s.lease = lease.ID
-	s.mu.Unlock()
 	ka, err := s.client.KeepAlive(s.ctx, lease.ID)
 	if err != nil {
 		return fmt.Errorf("kubernetes endpoints: keep lease alive: %w", err)
@@ -368,21 +364,14 @@ func metaOf(obj runtime.Object) metav1.Object {
 	panic(fmt.Sprintf("metaOf %T", obj))
 }
 
-// close removes this server from the kubernetes endpoints (revoking its lease and
-// rewriting them from the remaining ones) and stops the background loops.
+// close stops the background loops. It writes nothing: this server's entry in the
+// kubernetes endpoints goes away when its lease expires (apiserverLeaseTTL), and the other
+// servers rewrite the endpoints within endpointsResync. (Writing at shutdown would move
+// etcd's revision past the last one clients saw, so a restarted server's fresh watch cache
+// could not resume their watches.)
 func (s *services) close() {
 	s.cancel()
 	s.wg.Wait()
-	s.mu.Lock()
-	lease := s.lease
-	s.mu.Unlock()
-	if lease != 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if _, err := s.client.Revoke(ctx, lease); err == nil {
-			_ = s.reconcileEndpoints(ctx)
-		}
-		cancel()
-	}
 	s.alloc.Close()
 }
 
