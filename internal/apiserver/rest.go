@@ -387,6 +387,11 @@ func (s *Server) create(ctx context.Context, ri requestInfo, obj runtime.Object,
 		if errs := k.Strategy.Validate(ctx, obj); len(errs) > 0 {
 			return nil, apierrors.NewInvalid(gk, m.GetName(), errs)
 		}
+		if cw, ok := k.Strategy.(createWarner); ok && attempt == 0 {
+			for _, w := range cw.WarningsOnCreate(ctx, obj) {
+				addWarning(ctx, w)
+			}
+		}
 		out, err := s.store.Create(ctx, ri.info, s.store.Key(ri.info, m.GetNamespace(), m.GetName()), obj, extra, dryRun)
 		if err != nil && attempt < 8 && (generated && errors.Is(err, storage.ErrExists) || errors.Is(err, storage.ErrRace)) {
 			continue
@@ -464,7 +469,7 @@ func (s *Server) update(ctx context.Context, ri requestInfo, newObj func(cur run
 	gk := ri.info.GroupVersionKind().GroupKind()
 	k := s.kind(ri.info)
 	key := s.key(ri, ri.name)
-	var deleteAfter bool
+	var deleteAfter, warned bool
 	out, err := s.store.GuaranteedUpdate(ctx, ri.info, key, func(cur runtime.Object) (runtime.Object, *storage.Txn, error) {
 		obj, err := newObj(cur.DeepCopyObject())
 		if err != nil {
@@ -519,6 +524,12 @@ func (s *Server) update(ctx context.Context, ri requestInfo, newObj func(cur run
 		}
 		if len(errs) > 0 {
 			return nil, nil, apierrors.NewInvalid(gk, ri.name, errs)
+		}
+		if uw, ok := k.Strategy.(updateWarner); ok && ri.subresource == "" && !warned {
+			for _, w := range uw.WarningsOnUpdate(ctx, obj, cur) {
+				addWarning(ctx, w)
+			}
+			warned = true
 		}
 		deleteAfter = shouldDeleteDuringUpdate(obj)
 		return obj, extra, nil

@@ -6,6 +6,7 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -104,7 +105,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeObject(w, r, http.StatusUnauthorized, &st)
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), userKey{}, u))
+	ctx := context.WithValue(r.Context(), userKey{}, u)
+	r = r.WithContext(context.WithValue(ctx, warningsKey{}, w.Header()))
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		s.writeError(w, r, errTooLarge, schema.GroupResource{}, "")
 		return
@@ -177,4 +179,21 @@ type WriteHooks interface {
 	BeforeUpdate(ctx context.Context, obj, old runtime.Object, dryRun bool) (*storage.Txn, error)
 	// BeforeDelete returns the release operations of obj's allocations.
 	BeforeDelete(ctx context.Context, obj runtime.Object) (*storage.Txn, error)
+}
+
+type warningsKey struct{}
+
+// addWarning adds a "Warning: 299" response header (kubectl prints "Warning: <text>").
+func addWarning(ctx context.Context, text string) {
+	if h, ok := ctx.Value(warningsKey{}).(http.Header); ok {
+		h.Add("Warning", fmt.Sprintf("299 - %q", text))
+	}
+}
+
+type createWarner interface {
+	WarningsOnCreate(ctx context.Context, obj runtime.Object) []string
+}
+
+type updateWarner interface {
+	WarningsOnUpdate(ctx context.Context, obj, old runtime.Object) []string
 }
