@@ -1,0 +1,183 @@
+package dns
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are CoreDNS's metrics (names, labels and buckets of CoreDNS v1.15), so dashboards
+// and alerts written for CoreDNS work. Labels are those of kubeadm's `.:53` server block:
+// zone and zones are ".", view is empty. A nil *metrics records nothing.
+type metrics struct {
+	server string
+
+	requests     *prometheus.CounterVec
+	doRequests   *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	requestSize  *prometheus.HistogramVec
+	responseSize *prometheus.HistogramVec
+	responses    *prometheus.CounterVec
+	panics       prometheus.Counter
+
+	cacheEntries  *prometheus.GaugeVec
+	cacheRequests *prometheus.CounterVec
+	cacheHits     *prometheus.CounterVec
+	cacheMisses   *prometheus.CounterVec
+
+	proxyDuration *prometheus.HistogramVec
+}
+
+// timeBuckets are CoreDNS's duration buckets: 0.25 ms to 8 s.
+var timeBuckets = prometheus.ExponentialBuckets(0.00025, 2, 16)
+
+var sizeBuckets = []float64{0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16e3, 32e3, 48e3, 64e3}
+
+// newMetrics registers the metrics on reg; server is the "server" label (CoreDNS: dns://:53).
+func newMetrics(reg prometheus.Registerer, server string) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &metrics{
+		server: server,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "coredns", Subsystem: "dns", Name: "requests_total",
+			Help: "Counter of DNS requests made per zone, protocol and family.",
+		}, []string{"server", "zone", "view", "proto", "family", "type"}),
+		doRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "coredns", Subsystem: "dns", Name: "do_requests_total",
+			Help: "Counter of DNS requests with DO bit set per zone.",
+		}, []string{"server", "zone", "view"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "coredns", Subsystem: "dns", Name: "request_duration_seconds",
+			Help: "Histogram of the time (in seconds) each request took per zone.", Buckets: timeBuckets,
+		}, []string{"server", "zone", "view"}),
+		requestSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "coredns", Subsystem: "dns", Name: "request_size_bytes",
+			Help: "Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol.", Buckets: sizeBuckets,
+		}, []string{"server", "zone", "view", "proto"}),
+		responseSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "coredns", Subsystem: "dns", Name: "response_size_bytes",
+			Help: "Size of the returned response in bytes.", Buckets: sizeBuckets,
+		}, []string{"server", "zone", "view", "proto"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "coredns", Subsystem: "dns", Name: "responses_total",
+			Help: "Counter of response status codes.",
+		}, []string{"server", "zone", "view", "rcode", "plugin"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "coredns", Name: "panics_total",
+			Help: "A metrics that counts the number of panics.",
+		}),
+		cacheEntries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "coredns", Subsystem: "cache", Name: "entries",
+			Help: "The number of elements in the cache.",
+		}, []string{"server", "type", "zones", "view"}),
+		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "coredns", Subsystem: "cache", Name: "requests_total",
+			Help: "The count of cache requests.",
+		}, []string{"server", "zones", "view"}),
+		cacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "coredns", Subsystem: "cache", Name: "hits_total",
+			Help: "The count of cache hits.",
+		}, []string{"server", "type", "zones", "view"}),
+		cacheMisses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "coredns", Subsystem: "cache", Name: "misses_total",
+			Help: "The count of cache misses. Deprecated, derive misses from cache hits/requests counters.",
+		}, []string{"server", "zones", "view"}),
+		proxyDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "coredns", Subsystem: "proxy", Name: "request_duration_seconds",
+			Help: "Histogram of the time each request took.", Buckets: timeBuckets,
+		}, []string{"proxy_name", "to", "rcode"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.doRequests, m.duration, m.requestSize, m.responseSize,
+		m.responses, m.panics, m.cacheEntries, m.cacheRequests, m.cacheHits, m.cacheMisses, m.proxyDuration} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, fmt.Errorf("dns: metrics already registered (one Server per registry): %w", err)
+			}
+			return nil, fmt.Errorf("dns: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// monitoredTypes are the query types with their own "type" label; others count as "other".
+var monitoredTypes = map[uint16]bool{
+	mdns.TypeAAAA: true, mdns.TypeA: true, mdns.TypeCNAME: true, mdns.TypeDNSKEY: true, mdns.TypeDS: true,
+	mdns.TypeMX: true, mdns.TypeNSEC3: true, mdns.TypeNSEC: true, mdns.TypeNS: true, mdns.TypePTR: true,
+	mdns.TypeRRSIG: true, mdns.TypeSOA: true, mdns.TypeSRV: true, mdns.TypeTXT: true, mdns.TypeHTTPS: true,
+	mdns.TypeSVCB: true, mdns.TypeIXFR: true, mdns.TypeAXFR: true, mdns.TypeANY: true,
+}
+
+// report records one answered request.
+func (m *metrics) report(req, resp *mdns.Msg, proto string, v6 bool, plugin string, respLen int, start time.Time) {
+	if m == nil {
+		return
+	}
+	fam := "1"
+	if v6 {
+		fam = "2"
+	}
+	qtype := "other"
+	if len(req.Question) > 0 && monitoredTypes[req.Question[0].Qtype] {
+		qtype = mdns.Type(req.Question[0].Qtype).String()
+	}
+	if opt := req.IsEdns0(); opt != nil && opt.Do() {
+		m.doRequests.WithLabelValues(m.server, ".", "").Inc()
+	}
+	m.requests.WithLabelValues(m.server, ".", "", proto, fam, qtype).Inc()
+	m.duration.WithLabelValues(m.server, ".", "").Observe(time.Since(start).Seconds())
+	m.responseSize.WithLabelValues(m.server, ".", "", proto).Observe(float64(respLen))
+	m.requestSize.WithLabelValues(m.server, ".", "", proto).Observe(float64(req.Len()))
+	m.responses.WithLabelValues(m.server, ".", "", rcodeString(resp.Rcode), plugin).Inc()
+}
+
+func rcodeString(rc int) string {
+	if s, ok := mdns.RcodeToString[rc]; ok {
+		return s
+	}
+	return "RCODE" + strconv.Itoa(rc)
+}
+
+func (m *metrics) panic() {
+	if m != nil {
+		m.panics.Inc()
+	}
+}
+
+func (m *metrics) cacheHit(kind string) {
+	if m == nil {
+		return
+	}
+	m.cacheRequests.WithLabelValues(m.server, ".", "").Inc()
+	m.cacheHits.WithLabelValues(m.server, kind, ".", "").Inc()
+}
+
+func (m *metrics) cacheMiss() {
+	if m == nil {
+		return
+	}
+	m.cacheRequests.WithLabelValues(m.server, ".", "").Inc()
+	m.cacheMisses.WithLabelValues(m.server, ".", "").Inc()
+}
+
+func (m *metrics) cacheSize(c *respCache) {
+	if m == nil {
+		return
+	}
+	pos, neg := c.len()
+	m.cacheEntries.WithLabelValues(m.server, "success", ".", "").Set(float64(pos))
+	m.cacheEntries.WithLabelValues(m.server, "denial", ".", "").Set(float64(neg))
+}
+
+func (m *metrics) upstream(to string, rcode int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.proxyDuration.WithLabelValues("forward", to, rcodeString(rcode)).Observe(d.Seconds())
+}
