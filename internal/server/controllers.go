@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"sync"
 
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"kubesvc/internal/controller/endpoints"
+	"kubesvc/internal/controller/endpointslice"
+	"kubesvc/internal/controller/endpointslicemirroring"
 	"kubesvc/internal/controller/garbagecollector"
 	"kubesvc/internal/controller/namespace"
 )
@@ -27,7 +31,7 @@ func clientConfig(base *rest.Config, name string) *rest.Config {
 }
 
 // ControllerNames are the in-server controllers, for --controllers.
-var ControllerNames = []string{"garbagecollector", "namespace"}
+var ControllerNames = []string{"garbagecollector", "namespace", "endpoints", "endpointslice", "endpointslicemirroring"}
 
 // controllerEnabled applies kube-controller-manager's --controllers rules.
 func controllerEnabled(name string, list []string) bool {
@@ -74,7 +78,66 @@ func startControllers(ctx context.Context, cfg *rest.Config, enabled []string) (
 	if controllerEnabled("namespace", enabled) {
 		c.run("namespace", func() { nsc.Run(ctx, 2) })
 	}
+	if err := c.startEndpointControllers(ctx, cfg, enabled); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// startEndpointControllers starts the enabled Endpoints, EndpointSlice and mirroring
+// controllers on one shared informer factory (as kube-controller-manager), with its defaults
+// (5 workers each, 100 endpoints per slice, no batching delay).
+func (c *controllers) startEndpointControllers(ctx context.Context, cfg *rest.Config, enabled []string) error {
+	client := func(name string) (kubernetes.Interface, error) {
+		return kubernetes.NewForConfig(clientConfig(cfg, name))
+	}
+	ic, err := client("endpoint-informers")
+	if err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactory(ic, 0)
+	var runs []func()
+	if controllerEnabled("endpoints", enabled) {
+		cs, err := client("endpoints-controller")
+		if err != nil {
+			return err
+		}
+		ec, err := endpoints.New(endpoints.Config{Client: cs, Informers: factory})
+		if err != nil {
+			return err
+		}
+		runs = append(runs, func() { c.run("endpoints", func() { ec.Run(ctx, 5) }) })
+	}
+	if controllerEnabled("endpointslice", enabled) {
+		cs, err := client("endpointslice-controller")
+		if err != nil {
+			return err
+		}
+		esc, err := endpointslice.New(endpointslice.Config{Client: cs, Informers: factory})
+		if err != nil {
+			return err
+		}
+		runs = append(runs, func() { c.run("endpointslice", func() { esc.Run(ctx, 5) }) })
+	}
+	if controllerEnabled("endpointslicemirroring", enabled) {
+		cs, err := client("endpointslicemirroring-controller")
+		if err != nil {
+			return err
+		}
+		mc, err := endpointslicemirroring.New(endpointslicemirroring.Config{Client: cs, Informers: factory})
+		if err != nil {
+			return err
+		}
+		runs = append(runs, func() { c.run("endpointslicemirroring", func() { mc.Run(ctx, 5) }) })
+	}
+	for _, r := range runs {
+		r()
+	}
+	c.run("endpoint-informers", func() {
+		<-ctx.Done()
+		factory.Shutdown()
+	})
+	return nil
 }
 
 func (c *controllers) run(name string, f func()) {
