@@ -4,18 +4,14 @@ import (
 	"context"
 	"fmt"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"kubesvc/internal/registry/service"
-	"kubesvc/internal/resource"
 	"kubesvc/internal/storage"
 )
 
 // The Allocator is the API server's WriteHooks for services (internal/apiserver.WriteHooks).
-
-var endpointsInfo = resource.Lookup(corev1.SchemeGroupVersion.WithResource("endpoints"))
 
 // BeforeCreate runs the strategy's BeginCreate (IP families, cluster IPs, node ports,
 // healthCheckNodePort) on a defaulted Service and returns the transaction that claims the
@@ -29,6 +25,7 @@ func (a *Allocator) BeforeCreate(ctx context.Context, obj runtime.Object, dryRun
 	if err := a.strategy.BeginCreate(svc, o); err != nil {
 		return nil, err
 	}
+	hideOnRead(svc)
 	return o.txn(service.Release{}), nil
 }
 
@@ -45,16 +42,28 @@ func (a *Allocator) BeforeUpdate(ctx context.Context, obj, old runtime.Object, d
 	if err != nil {
 		return nil, err
 	}
+	hideOnRead(svc)
 	return o.txn(rel), nil
 }
 
-// BeforeDelete returns the transaction that frees everything obj holds (SVC-U-06) and deletes
-// the Endpoints object of the same name, as kube-apiserver does after deleting a Service.
+// BeforeDelete returns the transaction that frees everything obj holds (SVC-U-06). The
+// Endpoints object of the same name stays: kube-apiserver v1.37.2 no longer deletes it
+// (measured by test/svcdiff).
 func (a *Allocator) BeforeDelete(ctx context.Context, obj runtime.Object) (*storage.Txn, error) {
 	svc, ok := obj.(*corev1.Service)
 	if !ok {
 		return nil, fmt.Errorf("allocator: BeforeDelete of %T", obj)
 	}
 	o := a.newOp(ctx, Owner(svc), false)
-	return o.txn(a.strategy.ReleasedOnDelete(svc), clientv3.OpDelete(a.store.Key(endpointsInfo, svc.Namespace, svc.Name))), nil
+	return o.txn(a.strategy.ReleasedOnDelete(svc)), nil
+}
+
+// hideOnRead applies, before the write, the part of kube's read decorator
+// (defaultOnReadService) that changes what clients see of a current Service: an ExternalName
+// Service shows no internalTrafficPolicy. kube-apiserver keeps the field in etcd and hides it
+// on every read; kubesvc's API server has no read decorator, so the field is not stored.
+func hideOnRead(svc *corev1.Service) {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		svc.Spec.InternalTrafficPolicy = nil
+	}
 }

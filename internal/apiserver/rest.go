@@ -424,7 +424,7 @@ func (s *Server) checkNamespace(ctx context.Context, ns string) error {
 
 // allowCreateOnUpdate lists the resources whose PUT creates a missing object (kube's
 // AllowCreateOnUpdate strategies).
-var allowCreateOnUpdate = map[string]bool{"endpoints": true, "events": true, "leases": true, "endpointslices": false}
+var allowCreateOnUpdate = map[string]bool{"endpoints": true, "events": true, "leases": true, "endpointslices": false, "services": true}
 
 func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, ri requestInfo) error {
 	wo, err := parseWriteOptions(r)
