@@ -130,7 +130,9 @@ func (s *services) hooks() map[schema.GroupResource]apiserver.WriteHooks {
 // bootstrap creates default/kubernetes (first IP of the first service CIDR, https 443 → the
 // API port) and kube-system/kube-dns (--cluster-dns) through the API, so that they hold
 // their allocations like any Service, registers this server in the kubernetes endpoints
-// and keeps those current. It is idempotent and safe when several servers start at once.
+// (an etcd key under a lease of apiserverLeaseTTL, kube's lease endpoint reconciler) and
+// keeps those current. It is idempotent and safe when several servers start at once; only
+// etcd failures of the registration are fatal.
 func (s *services) bootstrap(ctx context.Context, cs kubernetes.Interface, cfg *Config, advertise netip.Addr, port int) error {
 	cidrs, _ := parseServiceCIDRs(cfg.ServiceCIDR)
 	kube := &corev1.Service{
@@ -144,8 +146,10 @@ func (s *services) bootstrap(ctx context.Context, cs kubernetes.Interface, cfg *
 				TargetPort: intstr.FromInt32(int32(port))}},
 		},
 	}
+	// A built-in Service that cannot be created (its IP taken by a user's Service) is
+	// reported, not fatal, as in kube-apiserver.
 	if err := ensureService(ctx, cs, kube, true); err != nil {
-		return err
+		klog.Warningf("built-in services: %v", err)
 	}
 	local := corev1.ServiceInternalTrafficPolicyLocal
 	dns := &corev1.Service{
@@ -163,7 +167,7 @@ func (s *services) bootstrap(ctx context.Context, cs kubernetes.Interface, cfg *
 		},
 	}
 	if err := ensureService(ctx, cs, dns, false); err != nil {
-		return err
+		klog.Warningf("built-in services: %v", err)
 	}
 	lease, err := s.client.Grant(ctx, apiserverLeaseTTL)
 	if err != nil {
@@ -178,7 +182,7 @@ func (s *services) bootstrap(ctx context.Context, cs kubernetes.Interface, cfg *
 		return fmt.Errorf("kubernetes endpoints: keep lease alive: %w", err)
 	}
 	if err := s.reconcileEndpoints(ctx); err != nil {
-		return err
+		klog.Warningf("kubernetes endpoints: %v", err)
 	}
 	ctx = s.ctx
 	s.wg.Add(1)
