@@ -107,13 +107,13 @@ func TestDir_Default(t *testing.T) {
 func TestProcess_StopKillsGroup(t *testing.T) {
 	dir := t.TempDir()
 	// The shell's background child must die with it: Stop signals the whole group.
-	p, err := startProcess(context.Background(), "sh", "/bin/sh", dir,
+	p, err := startProcess(t.Context(), "sh", "/bin/sh", dir,
 		[]string{"-c", "sleep 300 & echo child=$!; wait"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var child int
-	err = waitReady(context.Background(), p, 30*time.Second, func(context.Context) error {
+	err = waitReady(t.Context(), p, 30*time.Second, func(context.Context) error {
 		for _, line := range strings.Split(p.LogTail(10), "\n") {
 			if v, ok := strings.CutPrefix(line, "child="); ok {
 				c, perr := strconv.Atoi(strings.TrimSpace(v))
@@ -146,12 +146,12 @@ func TestProcess_StopKillsGroup(t *testing.T) {
 
 func TestWaitReady_ReportsEarlyExit(t *testing.T) {
 	dir := t.TempDir()
-	p, err := startProcess(context.Background(), "sh", "/bin/sh", dir, []string{"-c", "echo boom-marker; exit 3"})
+	p, err := startProcess(t.Context(), "sh", "/bin/sh", dir, []string{"-c", "echo boom-marker; exit 3"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Stop() })
-	err = waitReady(context.Background(), p, time.Minute, func(context.Context) error { return errors.New("never ready") })
+	err = waitReady(t.Context(), p, time.Minute, func(context.Context) error { return errors.New("never ready") })
 	if !errors.Is(err, ErrExited) {
 		t.Fatalf("waitReady() = %v, want ErrExited", err)
 	}
@@ -164,19 +164,19 @@ func TestWaitReady_ReportsEarlyExit(t *testing.T) {
 }
 
 func TestWaitReady_Timeout(t *testing.T) {
-	p, err := startProcess(context.Background(), "sh", "/bin/sh", t.TempDir(), []string{"-c", "exec sleep 300"})
+	p, err := startProcess(t.Context(), "sh", "/bin/sh", t.TempDir(), []string{"-c", "exec sleep 300"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Stop() })
-	err = waitReady(context.Background(), p, 300*time.Millisecond, func(context.Context) error { return errors.New("last-probe-marker") })
+	err = waitReady(t.Context(), p, 300*time.Millisecond, func(context.Context) error { return errors.New("last-probe-marker") })
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "last-probe-marker") {
 		t.Errorf("waitReady() = %v, want DeadlineExceeded naming the last probe error", err)
 	}
 }
 
 func TestProcess_StopsWithContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	p, err := startProcess(ctx, "sh", "/bin/sh", t.TempDir(), []string{"-c", "exec sleep 300"})
 	if err != nil {
 		t.Fatal(err)
