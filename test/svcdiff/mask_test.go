@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -168,19 +167,21 @@ func (m *masker) serviceSpec(v any) {
 	}
 }
 
-var numberRE = regexp.MustCompile(`\b\d{1,5}\b`)
+var (
+	// ipRE finds IP-address-like tokens (IPv4 dotted quads and IPv6 hex groups).
+	ipRE     = regexp.MustCompile(`[0-9A-Fa-f]*[.:][0-9A-Fa-f.:]*[0-9A-Fa-f]`)
+	numberRE = regexp.MustCompile(`\b\d{1,5}\b`)
+)
 
-// text replaces the allocated values already seen in a free-text error message.
+// text replaces the allocated values already seen in a free-text error message, whole
+// tokens only.
 func (m *masker) text(s string) string {
-	keys := make([]string, 0, len(m.ips))
-	for k := range m.ips {
-		keys = append(keys, k)
-	}
-	// Longest first, so 10.96.0.17 is not replaced inside 10.96.0.170.
-	sort.Slice(keys, func(i, j int) bool { return len(keys[i]) > len(keys[j]) })
-	for _, k := range keys {
-		s = strings.ReplaceAll(s, k, m.ips[k])
-	}
+	s = ipRE.ReplaceAllStringFunc(s, func(tok string) string {
+		if sym, ok := m.ips[tok]; ok {
+			return sym
+		}
+		return tok
+	})
 	return numberRE.ReplaceAllStringFunc(s, func(n string) string {
 		if sym, ok := m.ports[n]; ok {
 			return sym
