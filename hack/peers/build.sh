@@ -56,14 +56,19 @@ kube_ldflags() {
   echo "$flags"
 }
 
-# up_to_date NAME: the binary exists and is newer than every file that defines it.
-up_to_date() {
-  local bin="$OUT/$1" dir
+# inputs_sum NAME: a digest of every file that defines the binary. Content, not mtimes: a fresh
+# clone (CI) has new mtimes but the same content, and must reuse the cached binary.
+inputs_sum() {
+  local dir
   dir="$(module_dir "$1")"
-  [[ -x "$bin" ]] || return 1
-  for f in "$dir/go.mod" "$dir/go.sum" "$dir/cmd/$1/main.go" "$HERE/build.sh"; do
-    [[ "$bin" -nt "$f" ]] || return 1
-  done
+  cat "$dir/go.mod" "$dir/go.sum" "$dir/cmd/$1/main.go" "$HERE/build.sh" | sha256sum | cut -d' ' -f1
+}
+
+# up_to_date NAME: the binary exists and was built from the current inputs.
+up_to_date() {
+  local bin="$OUT/$1"
+  [[ -x "$bin" && -f "$OUT/.$1.inputs" ]] || return 1
+  [[ "$(cat "$OUT/.$1.inputs")" == "$(inputs_sum "$1")" ]]
 }
 
 for name in "${names[@]}"; do
@@ -83,6 +88,7 @@ for name in "${names[@]}"; do
   # truncated binary that looks up to date.
   (cd "$dir" && go build -trimpath -ldflags="$ldflags" -o "$OUT/.$name.tmp" "./cmd/$name")
   mv -f "$OUT/.$name.tmp" "$OUT/$name"
+  inputs_sum "$name" > "$OUT/.$name.inputs"
   echo "peers: built $name in $((SECONDS - start))s"
 done
 
