@@ -75,6 +75,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 		}
 	case "scale":
 		err = s.serveScale(w, r, ri)
+	case "binding":
+		err = s.serveBinding(w, r, ri)
 	default:
 		if s.cfg.Connect != nil {
 			s.cfg.Connect.ServeHTTP(w, r)

@@ -123,6 +123,7 @@ var All = []*Info{
 		StorageVersionHash: "xPOwRZ+Yhw8=",
 		Subresources: []Subresource{
 			{Name: "attach", Kind: sameKind("PodAttachOptions"), Verbs: VerbsConnect},
+			{Name: "binding", Kind: sameKind("Binding"), Verbs: []string{"create"}},
 			{Name: "exec", Kind: sameKind("PodExecOptions"), Verbs: VerbsConnect},
 			{Name: "log", Kind: sameKind("Pod"), Verbs: []string{"get"}},
 			{Name: "portforward", Kind: sameKind("PodPortForwardOptions"), Verbs: VerbsConnect},
