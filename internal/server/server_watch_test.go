@@ -318,10 +318,19 @@ drain:
 		expectEvents(t, w, "ADDED c")
 	})
 
-	t.Run("older resourceVersion is 410 Gone", func(t *testing.T) {
-		// Like kube-apiserver's watch cache: the watch is accepted and its first event is an
-		// ERROR carrying a 410 Expired Status (client-go's RetryWatcher stops only on that; a
-		// plain 410 response makes it retry the same resourceVersion forever).
+	t.Run("compacted resourceVersion is 410 Gone", func(t *testing.T) {
+		// A resourceVersion etcd has compacted cannot be resumed. Like kube-apiserver, the
+		// watch is accepted and its first event is an ERROR carrying a 410 Expired Status
+		// (client-go's RetryWatcher stops only on that; a plain 410 response makes it retry the
+		// same resourceVersion forever).
+		etcd := server.EtcdClient(s2)
+		cur, err := etcd.Get(ctx, "compact-probe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := etcd.Compact(ctx, cur.Header.Revision); err != nil {
+			t.Fatal(err)
+		}
 		jsonCfg := rest.CopyConfig(s2.RESTConfig)
 		jsonCfg.ContentType = runtime.ContentTypeJSON
 		jsonCS, err := kubernetes.NewForConfig(jsonCfg)

@@ -7,9 +7,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -346,6 +348,14 @@ func (s *Store) Watch(ctx context.Context, info *resource.Info, opts WatchOption
 		done:   make(chan struct{}),
 	}
 	c.mu.Lock()
+	tooOld := !opts.SendInitialEvents && opts.ResourceVersion != 0 && opts.ResourceVersion < c.oldest
+	c.mu.Unlock()
+	if tooOld {
+		// Older than the cache window (e.g. just after a restart): follow etcd directly from
+		// that revision if etcd still has it; 410 Gone if it was compacted.
+		return s.watchEtcd(ctx, c, w, opts.ResourceVersion)
+	}
+	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case opts.SendInitialEvents || opts.ResourceVersion == 0:
@@ -367,6 +377,7 @@ func (s *Store) Watch(ctx context.Context, info *resource.Info, opts WatchOption
 		}
 	default:
 		if opts.ResourceVersion < c.oldest {
+			// The window moved on between the check above and this lock (rare).
 			return nil, errorf(ErrExpired, c.prefix, "too old resource version: %d (%d)", opts.ResourceVersion, c.oldest)
 		}
 		for i := 0; i < c.n; i++ {
@@ -403,6 +414,72 @@ type Watcher struct {
 	ch      chan watch.Event
 	done    chan struct{}
 	once    sync.Once
+	// cancel ends a watcher that follows etcd directly instead of the cache; lastRev is the
+	// revision of the last event it delivered (bookmarks never go back before it).
+	cancel  context.CancelFunc
+	lastRev atomic.Int64
+}
+
+// watchEtcd serves a watch from an etcd watch of its own, for resource versions older than
+// the cache window. It returns ErrExpired when etcd has compacted rev.
+func (s *Store) watchEtcd(ctx context.Context, c *cacher, w *Watcher, rev int64) (*Watcher, error) {
+	if _, err := s.client.Get(ctx, w.prefix, clientv3.WithRev(rev), clientv3.WithCountOnly(), clientv3.WithLimit(1)); err != nil {
+		if errors.Is(err, rpctypes.ErrCompacted) || strings.Contains(err.Error(), "compacted") {
+			return nil, errorf(ErrExpired, c.prefix, "too old resource version: %d (%d)", rev, c.oldest)
+		}
+		if strings.Contains(err.Error(), "future revision") {
+			return nil, errorf(ErrTooLarge, c.prefix, "Too large resource version: %d", rev)
+		}
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
+	w.cancel = cancel
+	ch := s.client.Watch(wctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithPrevKV())
+	go func() {
+		defer w.terminate()
+		for resp := range ch {
+			if resp.Err() != nil || resp.Canceled {
+				return
+			}
+			for _, ev := range resp.Events {
+				e := &event{key: string(ev.Kv.Key), rev: ev.Kv.ModRevision}
+				if ev.PrevKv != nil {
+					if prev, err := s.decode(c.info, ev.PrevKv.Value, ev.PrevKv.ModRevision); err == nil {
+						e.prev = prev
+					}
+				}
+				switch ev.Type {
+				case mvccpb.PUT:
+					obj, err := s.decode(c.info, ev.Kv.Value, ev.Kv.ModRevision)
+					if err != nil {
+						continue
+					}
+					e.typ, e.obj = watch.Modified, obj
+					if ev.IsCreate() {
+						e.typ, e.prev = watch.Added, nil
+					}
+				case mvccpb.DELETE:
+					if e.prev == nil {
+						continue
+					}
+					last := e.prev.DeepCopyObject()
+					setRV(last, ev.Kv.ModRevision)
+					e.typ, e.obj = watch.Deleted, last
+				}
+				ev, ok := w.translate(e)
+				if !ok {
+					continue
+				}
+				select {
+				case w.ch <- ev:
+					w.lastRev.Store(e.rev)
+				case <-wctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return w, nil
 }
 
 // Initial returns the events to send before any from ResultChan.
@@ -416,11 +493,20 @@ func (w *Watcher) ResultChan() <-chan watch.Event { return w.ch }
 func (w *Watcher) Bookmark() watch.Event {
 	w.c.mu.Lock()
 	defer w.c.mu.Unlock()
-	return watch.Event{Type: watch.Bookmark, Object: w.c.bookmarkLocked(false)}
+	obj := w.c.bookmarkLocked(false)
+	if last := w.lastRev.Load(); last > w.c.rev {
+		obj.(metav1.Object).SetResourceVersion(fmt.Sprint(last))
+	}
+	return watch.Event{Type: watch.Bookmark, Object: obj}
 }
 
 // Stop ends the watch.
 func (w *Watcher) Stop() {
+	if w.cancel != nil {
+		// A direct etcd watcher: its goroutine closes the channel when it ends.
+		w.cancel()
+		return
+	}
 	w.c.mu.Lock()
 	delete(w.c.watchers, w)
 	w.c.mu.Unlock()

@@ -104,18 +104,29 @@ func TestStore_ListPaginationIsOneSnapshot(t *testing.T) {
 	for _, tc := range []struct{ name, rv, ns string }{
 		{name: "consistent list from cache", rv: "", ns: "ns1"},
 		{name: "any resourceVersion", rv: "0", ns: "ns2"},
-		{name: "not older than", rv: "1", ns: "ns3"},
+		{name: "not older than", rv: "last", ns: "ns3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			rv := tc.rv
 			for i := 0; i < 5; i++ {
 				c := cm(fmt.Sprintf("c%d", i), "x")
 				c.Namespace = tc.ns
-				if _, err := s.Create(ctx, cmInfo, s.Key(cmInfo, tc.ns, c.Name), c, nil, false); err != nil {
+				created, err := s.Create(ctx, cmInfo, s.Key(cmInfo, tc.ns, c.Name), c, nil, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.rv == "last" {
+					rv = strconv.FormatInt(rvOf(t, created), 10)
+				}
+			}
+			if rv == "0" {
+				// "Any" state: wait until the cache has the creates, as a client would retry.
+				if _, err := s.List(ctx, cmInfo, s.ListPrefix(cmInfo, tc.ns), storage.ListOptions{}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			prefix := s.ListPrefix(cmInfo, tc.ns)
-			page, err := s.List(ctx, cmInfo, prefix, storage.ListOptions{ResourceVersion: tc.rv, Limit: 2})
+			page, err := s.List(ctx, cmInfo, prefix, storage.ListOptions{ResourceVersion: rv, Limit: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +173,7 @@ func next(t *testing.T, w *storage.Watcher) watch.Event {
 	return watch.Event{}
 }
 
-func TestStore_WatchResumeAndExpire(t *testing.T) {
+func TestStore_WatchResumeFromWindow(t *testing.T) {
 	s, ctx := newStore(t, 3)
 	key := s.Key(cmInfo, "default", "w")
 	first, err := s.Create(ctx, cmInfo, key, cm("w", "0"), nil, false)
@@ -188,10 +199,6 @@ func TestStore_WatchResumeAndExpire(t *testing.T) {
 		if ev.Type != watch.Modified || ev.Object.(*corev1.ConfigMap).Data["k"] != strconv.Itoa(i) {
 			t.Fatalf("event %d: %s %v", i, ev.Type, ev.Object.(*corev1.ConfigMap).Data)
 		}
-	}
-	// The window holds 3 events: resuming from the first revision is too old (410 Gone).
-	if _, err := s.Watch(ctx, cmInfo, storage.WatchOptions{ResourceVersion: rvOf(t, first), Prefix: s.ResourcePrefix(cmInfo)}); !errors.Is(err, storage.ErrExpired) {
-		t.Fatalf("watch from an old revision: %v, want ErrExpired", err)
 	}
 }
 
@@ -244,5 +251,45 @@ func TestStore_WatchFilterTranslatesEvents(t *testing.T) {
 		if ev := next(t, w); ev.Type != want {
 			t.Fatalf("got %s, want %s", ev.Type, want)
 		}
+	}
+}
+
+func TestStore_WatchOlderThanWindowFollowsEtcd(t *testing.T) {
+	s, ctx := newStore(t, 2)
+	key := s.Key(cmInfo, "default", "old")
+	first, err := s.Create(ctx, cmInfo, key, cm("old", "0"), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 4; i++ {
+		if _, err := s.GuaranteedUpdate(ctx, cmInfo, key, func(cur runtime.Object) (runtime.Object, *storage.Txn, error) {
+			c := cur.(*corev1.ConfigMap)
+			c.Data["k"] = strconv.Itoa(i)
+			return c, nil, nil
+		}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Make sure the cache has moved past the first revision's window.
+	if _, err := s.List(ctx, cmInfo, s.ResourcePrefix(cmInfo), storage.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Watch(ctx, cmInfo, storage.WatchOptions{ResourceVersion: rvOf(t, first), Prefix: s.ResourcePrefix(cmInfo)})
+	if err != nil {
+		t.Fatalf("watch from an uncompacted revision older than the window: %v", err)
+	}
+	defer w.Stop()
+	for i := 1; i <= 4; i++ {
+		ev := next(t, w)
+		if ev.Type != watch.Modified || ev.Object.(*corev1.ConfigMap).Data["k"] != strconv.Itoa(i) {
+			t.Fatalf("event %d: %s %v", i, ev.Type, ev.Object.(*corev1.ConfigMap).Data)
+		}
+	}
+	// Once etcd compacts, the same request is 410 Gone.
+	if _, err := s.Client().Compact(ctx, rvOf(t, first)+2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Watch(ctx, cmInfo, storage.WatchOptions{ResourceVersion: rvOf(t, first), Prefix: s.ResourcePrefix(cmInfo)}); !errors.Is(err, storage.ErrExpired) {
+		t.Fatalf("watch from a compacted revision: %v, want ErrExpired", err)
 	}
 }
