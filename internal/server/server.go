@@ -258,7 +258,7 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 	}
 	s.RESTConfig.QPS, s.RESTConfig.Burst = 1000, 2000
 	fmt.Fprintf(out, "kubesvc: etcd %s (%s)\n", s.ds.URL, map[bool]string{true: "embedded", false: "external"}[s.ds.embedded != nil])
-	fmt.Fprintf(out, "kubesvc: API server listening on https://%s\n", s.listener.Addr())
+	fmt.Fprintf(out, "kubesvc: API server listening on https://%s (clients: %s)\n", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(port)), s.URL)
 	fmt.Fprintf(out, "kubesvc: admin kubeconfig written to %s\n", s.Kubeconfig)
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
