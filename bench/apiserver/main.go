@@ -46,6 +46,9 @@ func main() {
 	flag.IntVar(&p.updates, "updates", 1000, "label patches the watchers must all see")
 	flag.IntVar(&p.listReps, "list-reps", 3, "repetitions of each list per round (median taken)")
 	flag.BoolVar(&p.headless, "headless", false, "create headless Services (clusterIP: None) instead of allocating ClusterIPs")
+	var kubeArgs, kubesvcArgs listFlag
+	flag.Var(&kubeArgs, "kube-arg", "extra kube-apiserver flag, e.g. --profiling=true (repeatable)")
+	flag.Var(&kubesvcArgs, "kubesvc-arg", "extra `kubesvc server` flag (repeatable)")
 	flag.Parse()
 	klog.SetOutput(os.Stderr)
 
@@ -54,6 +57,7 @@ func main() {
 	if err := run(ctx, p, runConfig{
 		rounds: *rounds, targets: strings.Split(*targets, ","), kubesvcBin: *kubesvc,
 		workDir: *workDir, jsonOut: *jsonOut, serviceCIDR: *cidr, noFsync: *noFsync, keepGoing: *keepGoing,
+		kubeArgs: kubeArgs, kubesvcArgs: kubesvcArgs,
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/apiserver:", err)
 		os.Exit(1)
@@ -69,6 +73,8 @@ type runConfig struct {
 	serviceCIDR string
 	noFsync     bool
 	keepGoing   bool
+	kubeArgs    []string
+	kubesvcArgs []string
 }
 
 func run(ctx context.Context, p params, rc runConfig) error {
@@ -135,6 +141,7 @@ func runOne(ctx context.Context, p params, rc runConfig, etcd *peertest.Etcd, ro
 	srv, err := startServer(ctx, name, startConfig{
 		etcdURL: etcd.ClientURL, prefix: prefix, serviceCIDR: rc.serviceCIDR,
 		dir: filepath.Join(rc.workDir, fmt.Sprintf("r%d-%s", round, name)), kubesvcBin: rc.kubesvcBin,
+		kubeArgs: rc.kubeArgs, kubesvcArgs: rc.kubesvcArgs,
 	})
 	if err != nil {
 		return res, err
@@ -249,3 +256,10 @@ func settle(ctx context.Context, pid int, timeout time.Duration) error {
 	}
 	return nil
 }
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, " ") }
+
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }

@@ -42,6 +42,8 @@ type startConfig struct {
 	serviceCIDR string
 	dir         string // data/log directory of this server
 	kubesvcBin  string
+	kubeArgs    []string // extra kube-apiserver flags
+	kubesvcArgs []string // extra kubesvc server flags
 }
 
 // startServer starts the named target and waits until it is ready.
@@ -62,6 +64,7 @@ func startKube(ctx context.Context, cfg startConfig) (*server, error) {
 		EtcdPrefix:  cfg.prefix,
 		ServiceCIDR: cfg.serviceCIDR,
 		Dir:         cfg.dir,
+		ExtraArgs:   cfg.kubeArgs,
 	})
 	if err != nil {
 		return nil, err
@@ -95,6 +98,7 @@ func startKubesvc(ctx context.Context, cfg startConfig) (*server, error) {
 		"--service-cidr", cfg.serviceCIDR,
 		"--disable-agent",
 	}
+	args = append(args, cfg.kubesvcArgs...)
 	cmd := exec.Command(cfg.kubesvcBin, args...)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
