@@ -113,20 +113,27 @@ func (it *cacheItem) reply(req *mdns.Msg, ttl uint32) *mdns.Msg {
 	m.Rcode = it.rcode
 	m.RecursionAvailable = it.ra
 	m.AuthenticatedData = it.ad
-	m.Answer = copyRRs(it.answer, ttl)
-	m.Ns = copyRRs(it.ns, ttl)
-	m.Extra = copyRRs(it.extra, ttl)
+	qname := req.Question[0].Name
+	m.Answer = copyRRs(it.answer, ttl, qname)
+	m.Ns = copyRRs(it.ns, ttl, qname)
+	m.Extra = copyRRs(it.extra, ttl, qname)
 	return m
 }
 
-func copyRRs(rrs []mdns.RR, ttl uint32) []mdns.RR {
+// copyRRs copies rrs with the given TTL; owner names equal to the question's (in any case)
+// take the spelling of this request's question, as an uncached answer would.
+func copyRRs(rrs []mdns.RR, ttl uint32, qname string) []mdns.RR {
 	if len(rrs) == 0 {
 		return nil
 	}
 	out := make([]mdns.RR, len(rrs))
 	for i, rr := range rrs {
 		out[i] = mdns.Copy(rr)
-		out[i].Header().Ttl = ttl
+		h := out[i].Header()
+		h.Ttl = ttl
+		if strings.EqualFold(h.Name, qname) {
+			h.Name = qname
+		}
 	}
 	return out
 }
