@@ -18,6 +18,7 @@ type result struct {
 	CreateP50Ms     float64 `json:"createP50Ms"`
 	CreateP99Ms     float64 `json:"createP99Ms"`
 	AllocatedIPs    int     `json:"allocatedIPs"`
+	SettleCreateS   float64 `json:"settleCreateS"`
 	ListFullMs      float64 `json:"listFullMs"`
 	ListPagedMs     float64 `json:"listPagedMs"`
 	ListTableMs     float64 `json:"listTableMs"`
@@ -30,6 +31,7 @@ type result struct {
 	DeleteTotalS    float64 `json:"deleteTotalS"`
 	DeleteP50Ms     float64 `json:"deleteP50Ms"`
 	DeleteP99Ms     float64 `json:"deleteP99Ms"`
+	SettleDeleteS   float64 `json:"settleDeleteS"`
 	RSSLoadedMiB    float64 `json:"rssLoadedMiB"`
 	RSSEndMiB       float64 `json:"rssEndMiB"`
 	HWMMiB          float64 `json:"hwmMiB"`
@@ -47,9 +49,9 @@ func (r *result) setCreate(p params, c createResult) {
 
 func (r result) line() string {
 	return fmt.Sprintf("round %d %-14s create %.1fs (%.0f/s, p50 %.1fms p99 %.1fms) list %.0f/%.0f/%.0fms "+
-		"watch %.2fs (p50 %.1fms p99 %.1fms, %d restarts) delete %.1fs (p50 %.1fms p99 %.1fms) rss %.0f/%.0f hwm %.0f MiB cpu %.1fs etcd %.1fs",
+		"idle +%.0fs +%.0fs watch %.2fs (p50 %.1fms p99 %.1fms, %d restarts) delete %.1fs (p50 %.1fms p99 %.1fms) rss %.0f/%.0f hwm %.0f MiB cpu %.1fs etcd %.1fs",
 		r.Round, r.Target, r.CreateTotalS, r.CreatePerS, r.CreateP50Ms, r.CreateP99Ms,
-		r.ListFullMs, r.ListPagedMs, r.ListTableMs, r.WatchTotalS, r.WatchP50Ms, r.WatchP99Ms, r.WatchRestarts,
+		r.ListFullMs, r.ListPagedMs, r.ListTableMs, r.SettleCreateS, r.SettleDeleteS, r.WatchTotalS, r.WatchP50Ms, r.WatchP99Ms, r.WatchRestarts,
 		r.DeleteTotalS, r.DeleteP50Ms, r.DeleteP99Ms, r.RSSLoadedMiB, r.RSSEndMiB, r.HWMMiB, r.CPUS, r.EtcdCPUS)
 }
 
@@ -67,6 +69,7 @@ var metrics = []metric{
 	{name: "create: throughput", unit: "/s", higher: true, get: func(r result) float64 { return r.CreatePerS }},
 	{name: "create: p50", unit: "ms", get: func(r result) float64 { return r.CreateP50Ms }},
 	{name: "create: p99", unit: "ms", get: func(r result) float64 { return r.CreateP99Ms }},
+	{name: "idle again after creates", unit: "s", get: func(r result) float64 { return r.SettleCreateS }},
 	{name: "list all, unpaginated", unit: "ms", get: func(r result) float64 { return r.ListFullMs }},
 	{name: "list all, limit=500 pages", unit: "ms", get: func(r result) float64 { return r.ListPagedMs }},
 	{name: "list all, limit=500 as Table", unit: "ms", get: func(r result) float64 { return r.ListTableMs }},
@@ -79,11 +82,12 @@ var metrics = []metric{
 	{name: "delete 10k: total", unit: "s", get: func(r result) float64 { return r.DeleteTotalS }},
 	{name: "delete: p50", unit: "ms", get: func(r result) float64 { return r.DeleteP50Ms }},
 	{name: "delete: p99", unit: "ms", get: func(r result) float64 { return r.DeleteP99Ms }},
+	{name: "idle again after deletes", unit: "s", get: func(r result) float64 { return r.SettleDeleteS }},
 	{name: "RSS with 10k Services + watchers", unit: "MiB", get: func(r result) float64 { return r.RSSLoadedMiB }},
 	{name: "RSS at end (VmRSS)", unit: "MiB", get: func(r result) float64 { return r.RSSEndMiB }},
 	{name: "peak RSS (VmHWM)", unit: "MiB", get: func(r result) float64 { return r.HWMMiB }},
-	{name: "server CPU, phases 1-4", unit: "s", get: func(r result) float64 { return r.CPUS }},
-	{name: "etcd CPU, phases 1-4", unit: "s", get: func(r result) float64 { return r.EtcdCPUS }},
+	{name: "server CPU, phases 1-4 + settling", unit: "s", get: func(r result) float64 { return r.CPUS }},
+	{name: "etcd CPU, same span", unit: "s", get: func(r result) float64 { return r.EtcdCPUS }},
 }
 
 // printTable prints, per metric, each target's median over the rounds with its range, and the
