@@ -397,6 +397,9 @@ func TestAllocator_ExhaustionRecovers(t *testing.T) {
 	for i := range 6 {
 		e.mustCreate(svc(fmt.Sprintf("s%d", i), ""))
 	}
+	// The "range is full" answer comes from the local view; let it see all six first (a lagging
+	// view only makes the create lose the etcd race and retry, which the API server does).
+	e.waitView(6, 0)
 	if _, err := e.create(svc("x", ""), false); !apierrors.IsInternalError(err) || !strings.Contains(err.Error(), "failed to allocate a serviceIP") {
 		t.Fatalf("create in a full range: %v, want kube's InternalError", err)
 	}
