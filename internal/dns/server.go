@@ -404,8 +404,8 @@ func (s *Server) lookup(ctx context.Context, req *mdns.Msg, name string, qtype u
 
 // fit adds or normalizes the OPT record after the request's (CoreDNS SizeAndDo) and
 // truncates m to the client's buffer (CoreDNS Scrub): 512 bytes or the EDNS0 size over UDP,
-// 64 KiB over TCP. Records are dropped as in an uncompressed message, so the answer keeps
-// the records CoreDNS keeps; the packet then goes out compressed.
+// 64 KiB over TCP, counting compressed sizes; whole records are dropped from the end and TC
+// is set. The packet always goes out compressed.
 func fit(req, m *mdns.Msg, proto string) {
 	size := mdns.MaxMsgSize
 	if o := req.IsEdns0(); o != nil {
@@ -431,7 +431,6 @@ func fit(req, m *mdns.Msg, proto string) {
 	} else if proto == "udp" {
 		size = mdns.MinMsgSize
 	}
-	m.Compress = false
 	m.Truncate(size)
 	m.Compress = true
 }
