@@ -22,11 +22,11 @@ import (
 
 const waitTimeout = 30 * time.Second
 
-// start starts a test server without its own Endpoints controller and node-a; before runs
+// start starts a test server running only the garbage collector and node-a; before runs
 // against it, then the controller under test starts.
 func start(t *testing.T, before func(cs kubernetes.Interface)) kubernetes.Interface {
 	t.Helper()
-	s := servertest.StartTestServer(t, servertest.WithControllers("*", "-endpoints"))
+	s := servertest.StartTestServer(t, servertest.WithControllers("garbagecollector"))
 	cs, err := kubernetes.NewForConfig(s.RESTConfig)
 	if err != nil {
 		t.Fatal(err)

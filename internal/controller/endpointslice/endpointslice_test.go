@@ -22,11 +22,12 @@ import (
 
 const waitTimeout = 30 * time.Second
 
-// start starts a test server without its own EndpointSlice controller, two Ready nodes
+// start starts a test server running only the garbage collector (no node lifecycle
+// controller to mark lease-less nodes and their pods not ready), two Ready nodes
 // (node-a in zone-a, node-b in zone-b) and the controller under test with cfg.
 func start(t *testing.T, cfg endpointslice.Config) kubernetes.Interface {
 	t.Helper()
-	s := servertest.StartTestServer(t, servertest.WithControllers("*", "-endpointslice"))
+	s := servertest.StartTestServer(t, servertest.WithControllers("garbagecollector"))
 	cs, err := kubernetes.NewForConfig(s.RESTConfig)
 	if err != nil {
 		t.Fatal(err)

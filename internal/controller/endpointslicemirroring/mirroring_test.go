@@ -22,12 +22,12 @@ import (
 
 const waitTimeout = 30 * time.Second
 
-// start starts a test server without its own mirroring controller (and without the
+// start starts a test server running only the garbage collector (in particular not the
 // Endpoints controller, which would delete Endpoints whose Service the test removes) and the
 // controller under test with cfg.
 func start(t *testing.T, cfg endpointslicemirroring.Config) kubernetes.Interface {
 	t.Helper()
-	s := servertest.StartTestServer(t, servertest.WithControllers("*", "-endpointslicemirroring", "-endpoints"))
+	s := servertest.StartTestServer(t, servertest.WithControllers("garbagecollector"))
 	cs, err := kubernetes.NewForConfig(s.RESTConfig)
 	if err != nil {
 		t.Fatal(err)
