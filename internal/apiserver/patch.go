@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"bytes"
-	"fmt"
 	"net/http"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -64,10 +63,14 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, ri requestIn
 	pt := types.PatchType(trimContentType(r.Header.Get("Content-Type")))
 	switch pt {
 	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
-	case types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
-		return errUnsupportedMediaType(fmt.Sprintf("%s (server-side apply is not supported by kubesvc yet; use client-side apply)", pt))
+	case types.ApplyYAMLPatchType:
+		return s.serveApply(w, r, ri, wo)
 	default:
-		return errUnsupportedMediaType(string(pt))
+		return errUnsupportedPatchType()
+	}
+	own, _, err := writeOwner(r, "PatchOptions", pt)
+	if err != nil {
+		return err
 	}
 	patch, err := readBody(r, s.cfg.MaxBodyBytes)
 	if err != nil {
@@ -75,8 +78,12 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, ri requestIn
 	}
 	gvk := ri.info.GroupVersionKind()
 	out, _, err := s.update(r.Context(), ri, func(cur runtime.Object) (runtime.Object, error) {
-		return s.applyPatch(w, cur, pt, patch, ri.info.New, gvk, wo.fieldValidation)
-	}, nil, wo.dryRun)
+		obj, err := s.applyPatch(w, cur, pt, patch, ri.info.New, gvk, wo.fieldValidation)
+		if err != nil {
+			return nil, err
+		}
+		return obj, checkPatchedObject(obj, ri, cur)
+	}, nil, wo.dryRun, own)
 	if err != nil {
 		return err
 	}

@@ -326,11 +326,15 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, ri requestI
 	if err != nil {
 		return err
 	}
+	own, _, err := writeOwner(r, "CreateOptions", "")
+	if err != nil {
+		return err
+	}
 	obj, err := s.decodeBody(w, r, data, ri.info.New(), ri.info.GroupVersionKind(), wo.fieldValidation)
 	if err != nil {
 		return err
 	}
-	out, err := s.create(r.Context(), ri, obj, wo.dryRun)
+	out, err := s.create(r.Context(), ri, obj, wo.dryRun, own)
 	if err != nil {
 		return err
 	}
@@ -338,8 +342,8 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, ri requestI
 }
 
 // create runs the create path for a decoded object: namespace checks, system metadata,
-// defaulting, preparation, validation, storage.
-func (s *Server) create(ctx context.Context, ri requestInfo, obj runtime.Object, dryRun bool) (runtime.Object, error) {
+// defaulting, managedFields (an Update by own.manager), preparation, validation, storage.
+func (s *Server) create(ctx context.Context, ri requestInfo, obj runtime.Object, dryRun bool, own fieldOwner) (runtime.Object, error) {
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
@@ -364,9 +368,9 @@ func (s *Server) create(ctx context.Context, ri requestInfo, obj runtime.Object,
 	m.SetDeletionTimestamp(nil)
 	m.SetDeletionGracePeriodSeconds(nil)
 	m.SetSelfLink("")
-	m.SetManagedFields(nil)
 	k := s.kind(ri.info)
 	k.Strategy.Default(obj)
+	obj = s.recordUpdate(ri.info, "", ri.info.New(), obj, own)
 	hooks := s.cfg.Hooks[ri.info.GroupResource()]
 	generated := m.GetName() == "" && m.GetGenerateName() != ""
 	base := obj
@@ -437,6 +441,10 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, ri requestI
 	if err != nil {
 		return err
 	}
+	own, _, err := writeOwner(r, "UpdateOptions", "")
+	if err != nil {
+		return err
+	}
 	obj, err := s.decodeBody(w, r, data, ri.info.New(), ri.info.GroupVersionKind(), wo.fieldValidation)
 	if err != nil {
 		return err
@@ -454,7 +462,7 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, ri requestI
 	}
 	out, created, err := s.update(r.Context(), ri, func(cur runtime.Object) (runtime.Object, error) {
 		return obj.DeepCopyObject(), nil
-	}, obj, wo.dryRun)
+	}, obj, wo.dryRun, own)
 	if err != nil {
 		return err
 	}
@@ -465,9 +473,10 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, ri requestI
 	return s.respond(w, r, ri, code, out)
 }
 
-// update applies newObj(current) through the update path of ri's subresource. fallback is
-// the object to create when the resource allows create-on-update and nothing exists.
-func (s *Server) update(ctx context.Context, ri requestInfo, newObj func(cur runtime.Object) (runtime.Object, error), fallback runtime.Object, dryRun bool) (runtime.Object, bool, error) {
+// update applies newObj(current) through the update path of ri's subresource, recording an
+// Update by own.manager in managedFields. fallback is the object to create when the resource
+// allows create-on-update and nothing exists.
+func (s *Server) update(ctx context.Context, ri requestInfo, newObj func(cur runtime.Object) (runtime.Object, error), fallback runtime.Object, dryRun bool, own fieldOwner) (runtime.Object, bool, error) {
 	gk := ri.info.GroupVersionKind().GroupKind()
 	k := s.kind(ri.info)
 	key := s.key(ri, ri.name)
@@ -496,12 +505,12 @@ func (s *Server) update(ctx context.Context, ri requestInfo, newObj func(cur run
 		nm.SetDeletionGracePeriodSeconds(om.GetDeletionGracePeriodSeconds())
 		nm.SetGeneration(om.GetGeneration())
 		nm.SetSelfLink("")
-		nm.SetManagedFields(nil)
 		var errs field.ErrorList
 		var extra *storage.Txn
 		switch ri.subresource {
 		case "status":
 			k.Strategy.Default(obj)
+			obj = s.recordUpdate(ri.info, ri.subresource, cur, obj, own)
 			st := k.Status
 			if st == nil {
 				st = genericStatus{}
@@ -514,8 +523,10 @@ func (s *Server) update(ctx context.Context, ri requestInfo, newObj func(cur run
 			fin := nsNew.Spec.Finalizers
 			obj = nsOld.DeepCopy()
 			obj.(*corev1.Namespace).Spec.Finalizers = fin
+			obj = s.recordUpdate(ri.info, ri.subresource, cur, obj, own)
 		default:
 			k.Strategy.Default(obj)
+			obj = s.recordUpdate(ri.info, "", cur, obj, own)
 			if hooks := s.cfg.Hooks[ri.info.GroupResource()]; hooks != nil {
 				if extra, err = hooks.BeforeUpdate(ctx, obj, cur, dryRun); err != nil {
 					return nil, nil, err
@@ -527,6 +538,7 @@ func (s *Server) update(ctx context.Context, ri requestInfo, newObj func(cur run
 		if len(errs) > 0 {
 			return nil, nil, apierrors.NewInvalid(gk, ri.name, errs)
 		}
+		keepManagedFieldsTimes(obj, cur)
 		if uw, ok := k.Strategy.(updateWarner); ok && ri.subresource == "" && !warned {
 			for _, w := range uw.WarningsOnUpdate(ctx, obj, cur) {
 				addWarning(ctx, w)
@@ -537,7 +549,7 @@ func (s *Server) update(ctx context.Context, ri requestInfo, newObj func(cur run
 		return obj, extra, nil
 	}, dryRun)
 	if errors.Is(err, storage.ErrNotFound) && fallback != nil && ri.subresource == "" && allowCreateOnUpdate[ri.info.Resource] {
-		created, err := s.create(ctx, ri, fallback, dryRun)
+		created, err := s.create(ctx, ri, fallback, dryRun, own)
 		return created, true, err
 	}
 	if err != nil {

@@ -66,6 +66,7 @@ type Server struct {
 	store    *storage.Store
 	now      func() time.Time
 	encCache *encodeCache
+	fields   fieldManagers
 }
 
 // New returns a Server for cfg.

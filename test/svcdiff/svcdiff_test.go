@@ -39,16 +39,7 @@ var clusters = map[string]cluster{
 }
 
 // allowList names the cases that may differ, each with the reason. Keep it empty if possible.
-var allowList = map[string]string{
-	"SSA create and re-apply keeps allocated values":     ssaMissing,
-	"SSA change of type NodePort to ClusterIP":           ssaMissing,
-	"SSA change of type ClusterIP to LoadBalancer Local": ssaMissing,
-	"SSA to ExternalName":                                ssaMissing,
-	"SSA invalid Service":                                ssaMissing,
-	"SSA with an explicit clusterIP and nodePort":        ssaMissing,
-}
-
-const ssaMissing = "server-side apply (application/apply-patch+yaml) is not implemented by internal/apiserver yet: 415"
+var allowList = map[string]string{}
 
 // target is one server under test.
 type target struct {
