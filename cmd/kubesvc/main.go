@@ -19,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newServerCommand(), newKubectlCommand())
+	root.AddCommand(newServerCommand(), newKubectlCommand(), newAgentCommand(), newToolboxCommand())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

@@ -54,6 +54,9 @@ type Config struct {
 	Token          string   `json:"token"`
 	TLSSANs        []string `json:"tlsSANs"`
 	DisableAgent   bool     `json:"disableAgent"`
+	// NodeName and NodeIP are the server's own node (its agent); defaults as the agent's.
+	NodeName string `json:"nodeName"`
+	NodeIP   string `json:"nodeIP"`
 	// Controllers selects the in-server controllers as kube-controller-manager's
 	// --controllers does: "*" all, "name" one, "-name" all but one.
 	Controllers []string `json:"controllers"`
@@ -97,6 +100,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Token, "token", c.Token, "node join token (default: DATA_DIR/token, created on first start)")
 	fs.StringSliceVar(&c.TLSSANs, "tls-san", c.TLSSANs, "extra names or IPs for the serving certificate")
 	fs.BoolVar(&c.DisableAgent, "disable-agent", c.DisableAgent, "do not run a node agent in the server")
+	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "name of this host's node (default: the host name)")
+	fs.StringVar(&c.NodeIP, "node-ip", c.NodeIP, "InternalIP of this host's node (default: the address of the default-route interface)")
 	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers, "controllers to run: '*' all, 'name' one, '-name' all but one (names: "+strings.Join(ControllerNames, ", ")+")")
 }
 
@@ -166,6 +171,7 @@ type Server struct {
 	RESTConfig *rest.Config
 
 	ctrl   *controllers
+	nodes  *nodeAccess
 	ready  chan struct{}
 	errc   chan error
 	cancel context.CancelFunc
@@ -223,6 +229,9 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.nodes, err = newNodeAccess(s.store, s.pki); err != nil {
+		return nil, err
+	}
 	api := apiserver.New(apiserver.Config{
 		Store:     s.store,
 		Kinds:     kinds(cfg),
@@ -234,10 +243,12 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 			u, ok := s.pki.Authenticate(r)
 			return apiserver.User{Name: u.Name, Groups: u.Groups}, ok
 		},
+		Authorize: s.nodes.authorize,
+		Connect:   s.nodes.connectHandler(),
 	})
 	s.URL = "https://" + net.JoinHostPort(host, strconv.Itoa(port))
 	s.http = &http.Server{
-		Handler:           api,
+		Handler:           s.nodes.wrap(cfg, api),
 		TLSConfig:         s.pki.ServingTLS.Clone(),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -267,6 +278,9 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 		return nil, err
 	}
 	if s.ctrl, err = startControllers(ctx, s.RESTConfig, cfg.Controllers); err != nil {
+		return nil, err
+	}
+	if err := s.startNodes(ctx, out); err != nil {
 		return nil, err
 	}
 	close(s.ready)
@@ -303,6 +317,7 @@ func (s *Server) Close() {
 	if s.cancel != nil {
 		s.cancel()
 	}
+	s.nodes.close()
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = s.http.Shutdown(ctx)
