@@ -2,41 +2,39 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
-	"sync"
+	"strings"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"kubesvc/internal/apiserver"
+	"kubesvc/internal/storage"
 )
 
 // nodeCIDRMaskBits is the size of a node's podCIDR (kube-controller-manager's
 // --node-cidr-mask-size-ipv4 default).
 const nodeCIDRMaskBits = 24
 
-// nodeIPAM assigns each Node without one a podCIDR from --cluster-cidr, the lowest free subnet
-// first, like kube-controller-manager's range allocator. One allocator per cluster is assumed
-// (several servers on one etcd could hand out a subnet twice; kube elects a leader).
-type nodeIPAM struct {
-	client  kubernetes.Interface
-	factory informers.SharedInformerFactory
-	cidr    netip.Prefix
-	bits    int
-	queue   workqueue.TypedRateLimitingInterface[string]
-
-	mu   sync.Mutex
-	used map[netip.Prefix]string // subnet → node
+// nodeCIDRs is node IPAM as write hooks on nodes: a Node created without spec.podCIDR gets the
+// lowest free subnet of --cluster-cidr in the same etcd transaction that stores it, and each
+// subnet is an etcd key (<prefix>/kubesvc/podcidrs/<subnet>) created only if absent, so
+// concurrent creates and several servers on one etcd never hand out a subnet twice (the
+// losing write is redone). Kubernetes' range allocator assigns asynchronously after the
+// create; doing it at create time means a node never exists without its podCIDR, and no
+// controller races other writers of the Node. When the range is exhausted the node is created
+// without one, as kube leaves it (CIDRNotAvailable).
+type nodeCIDRs struct {
+	client *clientv3.Client
+	root   string
+	cidr   netip.Prefix
+	bits   int
 }
 
-func newNodeIPAM(client kubernetes.Interface, clusterCIDR string) (*nodeIPAM, error) {
+func newNodeCIDRs(client *clientv3.Client, etcdPrefix, clusterCIDR string) (*nodeCIDRs, error) {
 	p, err := netip.ParsePrefix(clusterCIDR)
 	if err != nil {
 		return nil, fmt.Errorf("--cluster-cidr: %w", err)
@@ -45,123 +43,60 @@ func newNodeIPAM(client kubernetes.Interface, clusterCIDR string) (*nodeIPAM, er
 	if p.Addr().Is6() {
 		bits = 64
 	}
-	if p.Bits() > bits {
-		bits = p.Bits()
-	}
-	n := &nodeIPAM{
-		client: client, factory: informers.NewSharedInformerFactory(client, 0), cidr: p.Masked(), bits: bits,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodeipam"}),
-		used:  map[netip.Prefix]string{},
-	}
-	_, err = n.factory.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { n.observe(obj.(*corev1.Node)) },
-		UpdateFunc: func(_, obj any) { n.observe(obj.(*corev1.Node)) },
-		DeleteFunc: func(obj any) {
-			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = t.Obj
-			}
-			if node, ok := obj.(*corev1.Node); ok {
-				n.release(node)
-			}
-		},
-	})
-	return n, err
+	bits = max(bits, p.Bits())
+	return &nodeCIDRs{client: client, root: strings.TrimSuffix(etcdPrefix, "/") + "/kubesvc/podcidrs/", cidr: p.Masked(), bits: bits}, nil
 }
 
-// observe records a node's subnet or queues it for one.
-func (n *nodeIPAM) observe(node *corev1.Node) {
-	if node.Spec.PodCIDR == "" {
-		n.queue.Add(node.Name)
-		return
-	}
-	if p, err := netip.ParsePrefix(node.Spec.PodCIDR); err == nil {
-		n.mu.Lock()
-		n.used[p.Masked()] = node.Name
-		n.mu.Unlock()
-	}
+func (n *nodeCIDRs) key(p netip.Prefix) string {
+	return n.root + strings.ReplaceAll(p.Masked().String(), "/", "_")
 }
 
-func (n *nodeIPAM) release(node *corev1.Node) {
+// inRange returns the node's podCIDR when it is one of our subnets.
+func (n *nodeCIDRs) inRange(node *corev1.Node) (netip.Prefix, bool) {
 	p, err := netip.ParsePrefix(node.Spec.PodCIDR)
-	if err != nil {
-		return
+	if err != nil || p.Bits() != n.bits || !n.cidr.Contains(p.Addr()) {
+		return netip.Prefix{}, false
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.used[p.Masked()] == node.Name {
-		delete(n.used, p.Masked())
+	return p.Masked(), true
+}
+
+func (n *nodeCIDRs) reserve(p netip.Prefix, node string) *storage.Txn {
+	k := n.key(p)
+	return &storage.Txn{
+		Cmps: []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), "=", 0)},
+		Ops:  []clientv3.Op{clientv3.OpPut(k, node)},
 	}
 }
 
-// run allocates until ctx ends; allocation starts after the informer has synced, so every
-// existing subnet is known.
-func (n *nodeIPAM) run(ctx context.Context) {
-	defer n.queue.ShutDown()
-	n.factory.Start(ctx.Done())
-	defer n.factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), n.factory.Core().V1().Nodes().Informer().HasSynced) {
-		return
-	}
-	go func() {
-		<-ctx.Done()
-		n.queue.ShutDown()
-	}()
-	for {
-		name, quit := n.queue.Get()
-		if quit {
-			return
-		}
-		if err := n.sync(ctx, name); err != nil {
-			klog.ErrorS(err, "node IPAM", "node", name)
-			n.queue.AddRateLimited(name)
-		} else {
-			n.queue.Forget(name)
-		}
-		n.queue.Done(name)
-	}
-}
-
-func (n *nodeIPAM) sync(ctx context.Context, name string) error {
-	// The API, not the cache: a node queued twice may already have its subnet.
-	node, err := n.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return err
+// BeforeCreate assigns a free subnet to a node without one and reserves a given one.
+func (n *nodeCIDRs) BeforeCreate(ctx context.Context, obj runtime.Object, dryRun bool) (*storage.Txn, error) {
+	node, ok := obj.(*corev1.Node)
+	if !ok {
+		return nil, nil
 	}
 	if node.Spec.PodCIDR != "" {
-		n.observe(node)
-		return nil
-	}
-	subnet, err := n.allocate(name)
-	if err != nil {
-		return err
-	}
-	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"podCIDR": subnet.String(), "podCIDRs": []string{subnet.String()}}})
-	if _, err := n.client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		n.mu.Lock()
-		delete(n.used, subnet)
-		n.mu.Unlock()
-		if apierrors.IsNotFound(err) {
-			return nil
+		p, ours := n.inRange(node)
+		if !ours || dryRun {
+			return nil, nil
 		}
-		return fmt.Errorf("assign podCIDR %s: %w", subnet, err)
+		return n.reserve(p, node.Name), nil
 	}
-	klog.V(2).InfoS("assigned podCIDR", "node", name, "podCIDR", subnet)
-	return nil
-}
-
-// allocate reserves the lowest free subnet for node.
-func (n *nodeIPAM) allocate(node string) (netip.Prefix, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	count := 1 << min(n.bits-n.cidr.Bits(), 16)
+	resp, err := n.client.Get(ctx, n.root, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("node IPAM: %w", err)
+	}
+	used := map[string]bool{}
+	for _, kv := range resp.Kvs {
+		used[string(kv.Key)] = true
+	}
 	subnet := netip.PrefixFrom(n.cidr.Addr(), n.bits)
-	for range count {
-		if _, used := n.used[subnet]; !used {
-			n.used[subnet] = node
-			return subnet, nil
+	for range 1 << min(n.bits-n.cidr.Bits(), 16) {
+		if !used[n.key(subnet)] {
+			node.Spec.PodCIDR, node.Spec.PodCIDRs = subnet.String(), []string{subnet.String()}
+			if dryRun {
+				return nil, nil
+			}
+			return n.reserve(subnet, node.Name), nil
 		}
 		next := nextPrefix(subnet)
 		if !next.IsValid() || !n.cidr.Contains(next.Addr()) {
@@ -169,7 +104,41 @@ func (n *nodeIPAM) allocate(node string) (netip.Prefix, error) {
 		}
 		subnet = next
 	}
-	return netip.Prefix{}, fmt.Errorf("--cluster-cidr %s has no free /%d for node %s", n.cidr, n.bits, node)
+	return nil, nil
+}
+
+// BeforeUpdate reserves a subnet set on a node that had none.
+func (n *nodeCIDRs) BeforeUpdate(_ context.Context, obj, old runtime.Object, dryRun bool) (*storage.Txn, error) {
+	node, ok1 := obj.(*corev1.Node)
+	prev, ok2 := old.(*corev1.Node)
+	if !ok1 || !ok2 || dryRun || prev.Spec.PodCIDR != "" || node.Spec.PodCIDR == "" {
+		return nil, nil
+	}
+	if p, ours := n.inRange(node); ours {
+		return n.reserve(p, node.Name), nil
+	}
+	return nil, nil
+}
+
+// BeforeDelete frees the node's subnet.
+func (n *nodeCIDRs) BeforeDelete(_ context.Context, obj runtime.Object) (*storage.Txn, error) {
+	node, ok := obj.(*corev1.Node)
+	if !ok {
+		return nil, nil
+	}
+	if p, ours := n.inRange(node); ours {
+		return &storage.Txn{Ops: []clientv3.Op{clientv3.OpDelete(n.key(p))}}, nil
+	}
+	return nil, nil
+}
+
+// hooks adds the node IPAM hooks to the server's other write hooks.
+func (na *nodeAccess) hooks(others map[schema.GroupResource]apiserver.WriteHooks) map[schema.GroupResource]apiserver.WriteHooks {
+	out := map[schema.GroupResource]apiserver.WriteHooks{{Resource: "nodes"}: na.cidrs}
+	for gr, h := range others {
+		out[gr] = h
+	}
+	return out
 }
 
 // nextPrefix returns the prefix of the same size right after p.

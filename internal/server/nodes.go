@@ -27,7 +27,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"kubesvc/internal/agent"
@@ -53,9 +52,15 @@ type nodeAccess struct {
 	kubelet *http.Transport
 	// agent is this host's node agent (nil with --disable-agent).
 	agent *agent.Agent
+	// cidrs assigns node podCIDRs.
+	cidrs *nodeCIDRs
 }
 
-func newNodeAccess(store *storage.Store, b *pki.Bundle) (*nodeAccess, error) {
+func newNodeAccess(cfg *Config, store *storage.Store, b *pki.Bundle) (*nodeAccess, error) {
+	cidrs, err := newNodeCIDRs(store.Client(), cfg.EtcdPrefix, cfg.ClusterCIDR)
+	if err != nil {
+		return nil, err
+	}
 	certPEM, keyPEM, err := b.IssueClientCert(join.KubeletClientUser, []string{pki.MastersGroup}, 365*24*time.Hour)
 	if err != nil {
 		return nil, err
@@ -64,7 +69,7 @@ func newNodeAccess(store *storage.Store, b *pki.Bundle) (*nodeAccess, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &nodeAccess{store: store, pki: b, kubelet: &http.Transport{
+	return &nodeAccess{store: store, pki: b, cidrs: cidrs, kubelet: &http.Transport{
 		TLSClientConfig:     &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // see above
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		TLSHandshakeTimeout: 10 * time.Second,
@@ -276,20 +281,9 @@ func writeStatus(w http.ResponseWriter, err error) {
 	_, _ = w.Write(data)
 }
 
-// startNodes starts the node IPAM controller (unless --controllers disables "nodeipam") and,
-// unless --disable-agent, this host's node agent, joined over the server's own URL.
+// startNodes starts this host's node agent (unless --disable-agent), joined over the server's
+// own URL.
 func (s *Server) startNodes(ctx context.Context, out io.Writer) error {
-	if controllerEnabled("nodeipam", s.cfg.Controllers) {
-		cs, err := kubernetes.NewForConfig(clientConfig(s.RESTConfig, "nodeipam-controller"))
-		if err != nil {
-			return err
-		}
-		ipam, err := newNodeIPAM(cs, s.cfg.ClusterCIDR)
-		if err != nil {
-			return err
-		}
-		s.ctrl.run("nodeipam", func() { ipam.run(ctx) })
-	}
 	if s.cfg.DisableAgent {
 		return nil
 	}

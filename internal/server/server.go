@@ -229,7 +229,7 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.nodes, err = newNodeAccess(s.store, s.pki); err != nil {
+	if s.nodes, err = newNodeAccess(cfg, s.store, s.pki); err != nil {
 		return nil, err
 	}
 	api := apiserver.New(apiserver.Config{
@@ -238,7 +238,7 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 		Version:   Version,
 		Discovery: discoveryHandler(net.JoinHostPort(host, strconv.Itoa(port))),
 		OpenAPI:   oapi,
-		Hooks:     s.svcs.hooks(),
+		Hooks:     s.nodes.hooks(s.svcs.hooks()),
 		Authenticate: func(r *http.Request) (apiserver.User, bool) {
 			u, ok := s.pki.Authenticate(r)
 			return apiserver.User{Name: u.Name, Groups: u.Groups}, ok
