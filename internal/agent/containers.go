@@ -151,6 +151,7 @@ func (w *podWorker) syncContainers(pod *corev1.Pod) {
 		}
 		st := w.a.rt.State(latest)
 		if st.Running {
+			w.adoptProbes(pod, spec, c, latest)
 			w.checkLiveness(pod, spec, c, latest)
 			if isSidecar(spec) {
 				continue
@@ -183,6 +184,7 @@ func (w *podWorker) syncContainers(pod *corev1.Pod) {
 		}
 		st := w.a.rt.State(latest)
 		if st.Running {
+			w.adoptProbes(pod, spec, c, latest)
 			w.checkLiveness(pod, spec, c, latest)
 			continue
 		}

@@ -110,11 +110,18 @@ func (a *Agent) adopt() {
 		klog.ErrorS(err, "agent: list pod state")
 		return
 	}
+	// The synced informer cache, not the workers: its handlers may still be delivering.
+	pods, err := a.podFactory.Core().V1().Pods().Lister().List(everything)
+	if err != nil {
+		klog.ErrorS(err, "agent: list pods")
+		return
+	}
+	known := map[string]bool{}
+	for _, p := range pods {
+		known[string(p.UID)] = true
+	}
 	for _, uid := range uids {
-		a.mu.Lock()
-		_, known := a.workers[types.UID(uid)]
-		a.mu.Unlock()
-		if known {
+		if known[uid] {
 			continue
 		}
 		klog.InfoS("agent: removing orphaned pod", "uid", uid)

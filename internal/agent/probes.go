@@ -32,19 +32,22 @@ const (
 // (immediately without one) the container is not started and the other probes wait; readiness
 // starts false, liveness failing failureThreshold times in a row kills the container.
 func (w *podWorker) startProbes(pod *corev1.Pod, spec *corev1.Container, c *ctr, rc *runtime.Container) {
+	w.startProbesWith(pod, spec, c, rc, spec.ReadinessProbe == nil, spec.StartupProbe == nil)
+}
+
+// startProbesWith starts the probe loops with initial readiness and startup results.
+func (w *podWorker) startProbesWith(pod *corev1.Pod, spec *corev1.Container, c *ctr, rc *runtime.Container, ready, started bool) {
 	w.stopContainerProbes(c)
 	ctx, cancel := context.WithCancel(w.ctx)
 	c.probeCancel = cancel
 	w.mu.Lock()
-	c.ready = spec.ReadinessProbe == nil
-	c.started = spec.StartupProbe == nil
-	c.livenessFailed = false
+	c.ready, c.started, c.livenessFailed = ready, started, false
 	w.mu.Unlock()
 	startedCh := make(chan struct{})
-	if spec.StartupProbe == nil {
+	if started {
 		close(startedCh)
 	} else {
-		go w.probeLoop(ctx, pod, spec, c, rc, startup, spec.StartupProbe, nil, func(ok bool) bool {
+		go w.probeLoop(ctx, pod, spec, c, rc, startup, spec.StartupProbe, nil, false, func(ok bool) bool {
 			if !ok {
 				w.setLivenessFailed(c)
 				return true
@@ -59,7 +62,7 @@ func (w *podWorker) startProbes(pod *corev1.Pod, spec *corev1.Container, c *ctr,
 		})
 	}
 	if p := spec.ReadinessProbe; p != nil {
-		go w.probeLoop(ctx, pod, spec, c, rc, readiness, p, startedCh, func(ok bool) bool {
+		go w.probeLoop(ctx, pod, spec, c, rc, readiness, p, startedCh, ready, func(ok bool) bool {
 			w.mu.Lock()
 			changed := c.ready != ok
 			c.ready = ok
@@ -71,7 +74,7 @@ func (w *podWorker) startProbes(pod *corev1.Pod, spec *corev1.Container, c *ctr,
 		})
 	}
 	if p := spec.LivenessProbe; p != nil {
-		go w.probeLoop(ctx, pod, spec, c, rc, liveness, p, startedCh, func(ok bool) bool {
+		go w.probeLoop(ctx, pod, spec, c, rc, liveness, p, startedCh, true, func(ok bool) bool {
 			if !ok {
 				w.setLivenessFailed(c)
 				return true
@@ -79,6 +82,22 @@ func (w *podWorker) startProbes(pod *corev1.Pod, spec *corev1.Container, c *ctr,
 			return false
 		})
 	}
+}
+
+// adoptProbes starts the probes of a container this agent found running (after a restart). It
+// keeps the readiness the API last showed for that container, so an agent restart does not
+// flap the pod's Ready condition; the startup probe counts as passed.
+func (w *podWorker) adoptProbes(pod *corev1.Pod, spec *corev1.Container, c *ctr, rc *runtime.Container) {
+	if c.probeCancel != nil {
+		return
+	}
+	ready := spec.ReadinessProbe == nil
+	for _, cs := range append(append([]corev1.ContainerStatus{}, pod.Status.ContainerStatuses...), pod.Status.InitContainerStatuses...) {
+		if cs.Name == spec.Name && cs.ContainerID == "kubesvc://"+rc.ID {
+			ready = ready || cs.Ready
+		}
+	}
+	w.startProbesWith(pod, spec, c, rc, ready, true)
 }
 
 func (w *podWorker) setLivenessFailed(c *ctr) {
@@ -104,7 +123,7 @@ func (w *podWorker) stopProbes() {
 // probeLoop runs probe p every period after its initial delay (counted from the container's
 // start) and once started fires; result is called when the result flips after the success or
 // failure threshold, and stops the loop by returning true.
-func (w *podWorker) probeLoop(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, c *ctr, rc *runtime.Container, kind probeKind, p *corev1.Probe, started <-chan struct{}, result func(ok bool) bool) {
+func (w *podWorker) probeLoop(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, c *ctr, rc *runtime.Container, kind probeKind, p *corev1.Probe, started <-chan struct{}, initial bool, result func(ok bool) bool) {
 	if started != nil {
 		select {
 		case <-ctx.Done():
@@ -127,7 +146,7 @@ func (w *podWorker) probeLoop(ctx context.Context, pod *corev1.Pod, spec *corev1
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	var successes, failures int32
-	last := kind == liveness // liveness starts as success, readiness and startup as failure
+	last := initial // liveness starts as success, startup as failure, readiness as given
 	for {
 		ok, msg := w.probe(ctx, pod, spec, rc, p, timeout)
 		if ctx.Err() != nil {

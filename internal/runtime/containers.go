@@ -209,7 +209,8 @@ func (r *Runtime) State(c *Container) State {
 	return st
 }
 
-// Signal sends sig to the container's process group, if it runs.
+// Signal sends sig to the container's main process, as a container runtime does; SIGKILL goes
+// to its whole process group, so nothing of the container survives.
 func (r *Runtime) Signal(c *Container, sig syscall.Signal) error {
 	s, ok, err := shim.ReadStarted(c.dir)
 	if err != nil || !ok {
@@ -218,7 +219,11 @@ func (r *Runtime) Signal(c *Container, sig syscall.Signal) error {
 	if !shim.Alive(s.PID, s.PIDStart) {
 		return nil
 	}
-	if err := syscall.Kill(-s.PID, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+	target := s.PID
+	if sig == syscall.SIGKILL {
+		target = -s.PID
+	}
+	if err := syscall.Kill(target, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("runtime: signal container %s: %w", c.Name, err)
 	}
 	return nil

@@ -208,7 +208,14 @@ func credential(spec *Spec) *syscall.Credential {
 // returns the shim's exit code once the container has ended and DIR/exit.json is written. File
 // descriptor 3, if open, is closed once DIR/started.json or DIR/exit.json exists.
 func RunShim(dir string) int {
-	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	// Caught, not ignored: an ignored disposition would be inherited by the container, which
+	// could then neither die of nor trap SIGTERM.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		for range sigs {
+		}
+	}()
 	// fd 3 must not leak into the container, or the agent would wait for the container's end.
 	syscall.CloseOnExec(3)
 	notify := os.NewFile(3, "notify")
