@@ -89,7 +89,11 @@ func startControllers(ctx context.Context, cfg *rest.Config, enabled []string) (
 // (5 workers each, 100 endpoints per slice, no batching delay).
 func (c *controllers) startEndpointControllers(ctx context.Context, cfg *rest.Config, enabled []string) error {
 	client := func(name string) (kubernetes.Interface, error) {
-		return kubernetes.NewForConfig(clientConfig(cfg, name))
+		c := clientConfig(cfg, name)
+		// Protobuf, as kube-controller-manager's clients (--kube-api-content-type).
+		c.ContentType = "application/vnd.kubernetes.protobuf"
+		c.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+		return kubernetes.NewForConfig(c)
 	}
 	ic, err := client("endpoint-informers")
 	if err != nil {
