@@ -126,7 +126,7 @@ func TestAgent_Probes(t *testing.T) {
 func TestAgent_RestartPolicy(t *testing.T) {
 	w := testcluster.New(t, testcluster.Options{Nodes: []string{"node-a"}, AgentArgs: []string{"--container-backoff=1s", "--container-backoff-max=8s"}})
 	createPod(t, w, "default", shPod("crash", "node-a", "echo run $(date +%s.%N); exit 3"))
-	var finishes, starts []time.Time
+	var starts []time.Time
 	seen := map[string]bool{}
 	sawBackOff := ""
 	w.WaitPod(90*time.Second, "default", "crash", "restarted 4 times", func(p *corev1.Pod) error {
@@ -154,7 +154,6 @@ func TestAgent_RestartPolicy(t *testing.T) {
 	// The log of each run has its start time: the gaps between runs show the back-off.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_ = finishes
 	for i := 0; i < 2; i++ {
 		args := []string{"logs", "crash"}
 		if i == 0 {

@@ -17,7 +17,7 @@ import (
 	"kubesvc/internal/testcluster"
 )
 
-func exec(t *testing.T, w *testcluster.World, ns, pod string, cmd ...string) string {
+func podExec(t *testing.T, w *testcluster.World, ns, pod string, cmd ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -67,28 +67,28 @@ func TestAgent_PodIdentity(t *testing.T) {
 	createService(t, w, "ns1", "late", "10.96.100.14", corev1.ServicePort{Port: 80})
 
 	t.Run("hostname", func(t *testing.T) {
-		if got := exec(t, w, "ns1", "kubia-id", "hostname"); got != "kubia-id\n" {
+		if got := podExec(t, w, "ns1", "kubia-id", "hostname"); got != "kubia-id\n" {
 			t.Fatalf("hostname %q", got)
 		}
-		if got := exec(t, w, "ns1", "kubia-id", "cat", "/etc/hostname"); got != "kubia-id\n" {
+		if got := podExec(t, w, "ns1", "kubia-id", "cat", "/etc/hostname"); got != "kubia-id\n" {
 			t.Fatalf("/etc/hostname %q", got)
 		}
 	})
 	t.Run("resolv.conf ClusterFirst", func(t *testing.T) {
 		want := "search ns1.svc.cluster.local svc.cluster.local cluster.local lan.test\nnameserver 10.96.0.10\noptions ndots:5\n"
-		if got := exec(t, w, "ns1", "kubia-id", "cat", "/etc/resolv.conf"); got != want {
+		if got := podExec(t, w, "ns1", "kubia-id", "cat", "/etc/resolv.conf"); got != want {
 			t.Fatalf("resolv.conf:\n%s\nwant:\n%s", got, want)
 		}
 	})
 	t.Run("hosts", func(t *testing.T) {
-		got := exec(t, w, "ns1", "kubia-id", "cat", "/etc/hosts")
+		got := podExec(t, w, "ns1", "kubia-id", "cat", "/etc/hosts")
 		if !strings.HasPrefix(got, "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n") || !strings.HasSuffix(got, p.Status.PodIP+"\tkubia-id\n") {
 			t.Fatalf("/etc/hosts:\n%s", got)
 		}
 	})
 	t.Run("environment", func(t *testing.T) {
 		var got []string
-		for _, l := range strings.Split(strings.TrimSpace(exec(t, w, "ns1", "kubia-id", "env")), "\n") {
+		for _, l := range strings.Split(strings.TrimSpace(podExec(t, w, "ns1", "kubia-id", "env")), "\n") {
 			if !strings.HasPrefix(l, "PATH=") && !strings.HasPrefix(l, "HOME=") {
 				got = append(got, l)
 			}
@@ -144,11 +144,11 @@ URL=http://10.96.100.10:80/kubia-id`, p.Status.PodIP), "\n")
 		p.Spec.DNSPolicy = corev1.DNSDefault
 		createPod(t, w, "ns1", p)
 		w.WaitPod(60*time.Second, "ns1", "kubia-nolinks", "ready", testcluster.PodReady)
-		env := exec(t, w, "ns1", "kubia-nolinks", "env")
+		env := podExec(t, w, "ns1", "kubia-nolinks", "env")
 		if !strings.Contains(env, "KUBERNETES_SERVICE_HOST=10.96.0.1\n") || strings.Contains(env, "KUBIA_") || strings.Contains(env, "LATE_") {
 			t.Fatalf("env without service links:\n%s", env)
 		}
-		if got := exec(t, w, "ns1", "kubia-nolinks", "cat", "/etc/resolv.conf"); got != "search lan.test\nnameserver 203.0.113.53\n" {
+		if got := podExec(t, w, "ns1", "kubia-nolinks", "cat", "/etc/resolv.conf"); got != "search lan.test\nnameserver 203.0.113.53\n" {
 			t.Fatalf("resolv.conf of dnsPolicy Default: %q", got)
 		}
 	})
@@ -161,7 +161,7 @@ URL=http://10.96.100.10:80/kubia-id`, p.Status.PodIP), "\n")
 		if got.Status.PodIP != w.Nodes()[0].IP.String() {
 			t.Fatalf("host-network pod IP %s, want the node's %s", got.Status.PodIP, w.Nodes()[0].IP)
 		}
-		if out := exec(t, w, "ns1", "kubia-hostnet", "cat", "/proc/net/dev"); !strings.Contains(out, "eth0") || !strings.Contains(out, "kubesvc0") {
+		if out := podExec(t, w, "ns1", "kubia-hostnet", "cat", "/proc/net/dev"); !strings.Contains(out, "eth0") || !strings.Contains(out, "kubesvc0") {
 			t.Fatalf("host-network pod does not see the node's interfaces:\n%s", out)
 		}
 	})

@@ -157,7 +157,7 @@ func (w *podWorker) sync() bool {
 	case isTerminal(pod.Status.Phase):
 		if !w.terminated {
 			w.killAll(pod, 0, "")
-			w.teardown()
+			w.releaseNetwork()
 		}
 		return false
 	}
@@ -182,7 +182,7 @@ func (w *podWorker) sync() bool {
 	w.postStatus(pod, st)
 	if isTerminal(st.Phase) {
 		w.stopProbes()
-		w.teardown()
+		w.releaseNetwork()
 	}
 	return false
 }
@@ -225,11 +225,19 @@ func (w *podWorker) ensureSandbox(pod *corev1.Pod) error {
 	return nil
 }
 
-// teardown removes the sandbox of a pod whose containers have all ended.
-func (w *podWorker) teardown() {
+// releaseNetwork frees the network of a terminal pod; its logs stay until it is deleted.
+func (w *podWorker) releaseNetwork() {
 	if w.terminated {
 		return
 	}
+	if err := w.a.rt.ReleaseNetwork(string(w.uid)); err != nil {
+		klog.ErrorS(err, "agent: release pod network", "pod", w.key())
+	}
+	w.terminated = true
+}
+
+// teardown removes the sandbox of a pod whose containers have all ended, with its logs.
+func (w *podWorker) teardown() {
 	if err := w.a.rt.RemoveSandbox(string(w.uid)); err != nil {
 		klog.ErrorS(err, "agent: remove pod sandbox", "pod", w.key())
 	}

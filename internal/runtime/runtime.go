@@ -109,6 +109,8 @@ type Sandbox struct {
 	HostIf      string     `json:"hostIf,omitempty"`
 	// Hostname is the pod's hostname (empty for host-network pods: the node's).
 	Hostname string `json:"hostname,omitempty"`
+	// Released is set once the network of a terminal pod was freed (ReleaseNetwork).
+	Released bool `json:"released,omitempty"`
 	dir      string
 	netns    string
 }
@@ -161,7 +163,7 @@ func (r *Runtime) load() error {
 		sb.dir = r.podDir(sb.UID)
 		if !sb.HostNetwork {
 			sb.netns = r.netnsPath(sb.UID)
-			if r.ipam != nil && sb.IP.IsValid() {
+			if r.ipam != nil && sb.IP.IsValid() && !sb.Released {
 				if err := r.ipam.Restore(sb.IP, sb.UID); err != nil {
 					sb.IP = netip.Addr{} // podCIDR changed: EnsureSandbox re-addresses
 				}
@@ -230,6 +232,7 @@ func (r *Runtime) EnsureSandbox(cfg SandboxConfig) (sb *Sandbox, created bool, e
 			return nil, false, fmt.Errorf("runtime: %w", err)
 		}
 	}
+	sb.Released = false
 	if sb.HostNetwork {
 		sb.IP = cfg.HostIP
 	} else {
@@ -283,6 +286,34 @@ func (r *Runtime) WriteEtc(sb *Sandbox, name string, data []byte) error {
 		return fmt.Errorf("runtime: write /etc/%s of pod: %w", name, err)
 	}
 	return nil
+}
+
+// ReleaseNetwork deletes the veth and network namespace of a pod whose containers have all
+// ended (a terminal pod) and frees its IP; its records and logs stay until RemoveSandbox.
+func (r *Runtime) ReleaseNetwork(uid string) error {
+	r.mu.Lock()
+	sb := r.sandboxes[uid]
+	r.mu.Unlock()
+	if sb == nil || sb.HostNetwork {
+		return nil
+	}
+	var errs []error
+	if err := podnet.RemovePod(hostIf(uid)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := netns.Delete(r.netnsPath(uid)); err != nil {
+		errs = append(errs, err)
+	}
+	if r.ipam != nil && sb.IP.IsValid() {
+		r.ipam.Release(sb.IP, uid)
+	}
+	sb.Released = true
+	if data, err := json.Marshal(sb); err == nil {
+		if err := writeFileAtomic(filepath.Join(sb.dir, "sandbox.json"), data); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // RemoveSandbox deletes the pod's veth, network namespace, IP and state directory. Its

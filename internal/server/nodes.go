@@ -215,14 +215,44 @@ func (n *nodeAccess) connectHandler() http.Handler {
 				pr.Out.Host = target
 				pr.Out.Header.Del("Authorization")
 			},
-			Transport:     n.kubelet,
-			FlushInterval: -1,
+			Transport:      n.kubelet,
+			FlushInterval:  -1,
+			ModifyResponse: agentErrorToStatus,
 			ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 				writeStatus(w, apierrors.NewInternalError(fmt.Errorf("%s of pod %s/%s on %s: %w", sub, ns, name, target, err)))
 			},
 		}
 		proxy.ServeHTTP(w, r)
 	})
+}
+
+// agentErrorToStatus turns an agent's plain-text error into a metav1.Status with the text as
+// its message, as kube-apiserver does with a kubelet's (kubectl then prints
+// "Error from server (BadRequest): <text>").
+func agentErrorToStatus(resp *http.Response) error {
+	if resp.StatusCode < 400 || strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		return nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	msg := strings.TrimSpace(string(body))
+	reason := metav1.StatusReasonBadRequest
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		reason = metav1.StatusReasonNotFound
+	case http.StatusForbidden:
+		reason = metav1.StatusReasonForbidden
+	case http.StatusInternalServerError, http.StatusNotImplemented:
+		reason = metav1.StatusReasonInternalError
+	}
+	st := metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure,
+		Message: msg, Reason: reason, Code: int32(resp.StatusCode)}
+	data, _ := json.Marshal(&st)
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	resp.ContentLength = int64(len(data))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(data)))
+	resp.Header.Set("Content-Type", "application/json")
+	return nil
 }
 
 // agentAddress returns host:port of the agent running pod ns/name.
