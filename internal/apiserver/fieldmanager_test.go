@@ -38,26 +38,33 @@ func BenchmarkFieldManager_Deployment(b *testing.B) {
 	live := decodeDeployment(b, "a")
 	k.Strategy.Default(live)
 	live = s.recordUpdate(info, "", info.New(), live, fieldOwner{manager: "creator"}).(*appsv1.Deployment)
+	inputs := func(n int, label string) []*appsv1.Deployment {
+		objs := make([]*appsv1.Deployment, n)
+		for i := range objs {
+			objs[i] = decodeDeployment(b, label)
+			k.Strategy.Default(objs[i])
+		}
+		return objs
+	}
 	b.Run("create", func(b *testing.B) {
+		objs := inputs(b.N, "a")
 		b.ReportAllocs()
+		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			obj := decodeDeployment(b, "a")
-			k.Strategy.Default(obj)
-			b.StartTimer()
-			s.recordUpdate(info, "", info.New(), obj, fieldOwner{manager: "bench"})
-			b.StopTimer()
+			s.recordUpdate(info, "", info.New(), objs[i], fieldOwner{manager: "bench"})
 		}
 	})
 	b.Run("update", func(b *testing.B) {
+		objs := inputs(b.N, "b")
+		curs := make([]runtime.Object, b.N)
+		for i := range curs {
+			curs[i] = live.DeepCopy()
+		}
 		b.ReportAllocs()
+		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			obj := decodeDeployment(b, "b")
-			k.Strategy.Default(obj)
-			var cur runtime.Object = live.DeepCopy()
-			b.StartTimer()
-			s.recordUpdate(info, "", cur, obj, fieldOwner{manager: "bench"})
-			keepManagedFieldsTimes(obj, cur)
-			b.StopTimer()
+			s.recordUpdate(info, "", curs[i], objs[i], fieldOwner{manager: "bench"})
+			keepManagedFieldsTimes(objs[i], curs[i])
 		}
 	})
 }

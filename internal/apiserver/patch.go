@@ -6,6 +6,8 @@ import (
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -77,10 +79,23 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, ri requestIn
 		return err
 	}
 	gvk := ri.info.GroupVersionKind()
+	// A merge or strategic-merge patch that does not mention managedFields leaves them as
+	// they are, so they need not go through the JSON round trip (about 1 KB per object).
+	keepManaged := pt != types.JSONPatchType && !bytes.Contains(patch, []byte("managedFields"))
 	out, _, err := s.update(r.Context(), ri, func(cur runtime.Object) (runtime.Object, error) {
+		var managed []metav1.ManagedFieldsEntry
+		if keepManaged {
+			m, _ := meta.Accessor(cur) // cur is a private copy
+			managed = m.GetManagedFields()
+			m.SetManagedFields(nil)
+		}
 		obj, err := s.applyPatch(w, cur, pt, patch, ri.info.New, gvk, wo.fieldValidation)
 		if err != nil {
 			return nil, err
+		}
+		if keepManaged {
+			m, _ := meta.Accessor(obj)
+			m.SetManagedFields(managed)
 		}
 		return obj, checkPatchedObject(obj, ri, cur)
 	}, nil, wo.dryRun, own)
