@@ -10,7 +10,10 @@
 // by code, reason, message and each cause's field, type and message.
 //
 // The test prints `matched N of M` (go test -v) and fails when a case outside the documented
-// allow-list (allowList in svcdiff_test.go) differs. It needs the peer binaries from
+// allow-list (allowList in svcdiff_test.go) differs. TestManagedFields_MatchKubeAPIServer
+// (managedfields_test.go) does the same for field ownership: metadata.managedFields after
+// creates, updates, patches, server-side applies and subresource writes, and the answers of
+// server-side apply, with times masked. It needs the peer binaries from
 // hack/peers/build.sh and skips with a clear message when they are missing. Run it in a
 // private network namespace (hack/test.sh). SVCDIFF_RUN=<substring> runs only the cases whose
 // name or file contains it; SVCDIFF_DUMP=1 prints both masked transcripts of every case.
