@@ -44,10 +44,15 @@ spec:
         image: nginx:1.27
 `
 
+func csaConfigMap(v string) string {
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: csa\ndata:\n  a: \"" + v + "\"\n"
+}
+
 // TestKubectl_ServerSideApply runs `kubectl apply --server-side` (PATCH with
 // application/apply-patch+yaml, fieldManager=kubectl) with every kubectl build: create,
 // re-apply, a conflict with `kubectl scale`'s ownership of spec.replicas and its resolution
-// with --force-conflicts, server dry run, and managedFields shown only on request.
+// with --force-conflicts, server dry run, taking over from client-side apply (kubectl rewrites
+// managedFields with a JSON patch), and managedFields shown only on request.
 func TestKubectl_ServerSideApply(t *testing.T) {
 	cfg := servertest.Config(t)
 	cfg.Controllers = nil // API behaviour only
@@ -84,6 +89,16 @@ func TestKubectl_ServerSideApply(t *testing.T) {
 				{name: "--dry-run=server", args: []string{"apply", "--server-side", "--dry-run=server", "-f", "-"}, stdin: strings.ReplaceAll(v2, "name: ssa", "name: dry"),
 					stdout: "service/dry serverside-applied (server dry run)\ndeployment.apps/dry serverside-applied (server dry run)"},
 				{name: "dry run stored nothing", args: []string{"get", "svc", "dry"}, code: 1, stderr: []string{`services "dry" not found`}},
+				{name: "client-side apply", args: []string{"apply", "-f", "-"}, stdin: csaConfigMap("1"), stdout: "configmap/csa created"},
+				{name: "server-side apply takes over from client-side apply", args: []string{"apply", "--server-side", "-f", "-"}, stdin: csaConfigMap("2"),
+					stdout: "configmap/csa serverside-applied"},
+				{name: "the client-side apply manager is gone", args: []string{"get", "cm", "csa", "-o", "yaml", "--show-managed-fields"},
+					contains: []string{"  a: \"2\"\n", "    manager: kubectl\n", "    operation: Apply\n"},
+					check: func(t *testing.T, out string) {
+						if strings.Contains(out, "kubectl-client-side-apply") {
+							t.Errorf("managedFields still name kubectl-client-side-apply:\n%s", out)
+						}
+					}},
 				{name: "managedFields are hidden by default", args: []string{"get", "svc", "ssa", "-o", "yaml"},
 					check: func(t *testing.T, out string) {
 						if strings.Contains(out, "managedFields") {
