@@ -79,8 +79,8 @@ type Config struct {
 	// 5 min, as the kubelet).
 	BackoffInitial time.Duration `json:"backoffInitial"`
 	BackoffMax     time.Duration `json:"backoffMax"`
-	// LeaseDuration is the node Lease's duration; it is renewed every quarter of it.
-	LeaseDuration time.Duration `json:"leaseDuration"`
+	// LeaseDurationSeconds is the node Lease's duration (40); it is renewed every quarter of it.
+	LeaseDurationSeconds int32 `json:"nodeLeaseDurationSeconds"`
 	// NodeStatusPeriod is how often the Node's status is checked and re-posted if needed.
 	NodeStatusPeriod time.Duration `json:"nodeStatusPeriod"`
 	// Exe is the kubesvc binary for shims, exec sessions and toolbox images; default the
@@ -97,14 +97,14 @@ type Config struct {
 // NewConfig returns the defaults.
 func NewConfig() *Config {
 	return &Config{
-		DataDir:          "/var/lib/kubesvc/agent",
-		KubeletPort:      DefaultKubeletPort,
-		ResolvConf:       "/etc/resolv.conf",
-		Bridge:           "kubesvc0",
-		BackoffInitial:   DefaultBackoffInitial,
-		BackoffMax:       DefaultBackoffMax,
-		LeaseDuration:    DefaultLeaseDuration,
-		NodeStatusPeriod: DefaultNodeStatusPeriod,
+		DataDir:              "/var/lib/kubesvc/agent",
+		KubeletPort:          DefaultKubeletPort,
+		ResolvConf:           "/etc/resolv.conf",
+		Bridge:               "kubesvc0",
+		BackoffInitial:       DefaultBackoffInitial,
+		BackoffMax:           DefaultBackoffMax,
+		LeaseDurationSeconds: int32(DefaultLeaseDuration / time.Second),
+		NodeStatusPeriod:     DefaultNodeStatusPeriod,
 	}
 }
 
@@ -122,6 +122,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.BackoffInitial, "container-backoff", c.BackoffInitial, "first container restart back-off (doubles up to --container-backoff-max)")
 	fs.DurationVar(&c.BackoffMax, "container-backoff-max", c.BackoffMax, "maximum container restart back-off")
 	fs.StringToStringVar(&c.Labels, "node-labels", c.Labels, "extra node labels")
+	fs.Int32Var(&c.LeaseDurationSeconds, "node-lease-duration-seconds", c.LeaseDurationSeconds, "duration of the node Lease, renewed every quarter of it")
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML/JSON config file (fields of the agent Config, e.g. images: [{name, entrypoint, cmd, env}])")
 }
 
@@ -171,6 +172,9 @@ func (c *Config) Load() error {
 	if c.BackoffMax == def.BackoffMax {
 		c.BackoffMax = file.BackoffMax
 	}
+	if c.LeaseDurationSeconds == def.LeaseDurationSeconds {
+		c.LeaseDurationSeconds = file.LeaseDurationSeconds
+	}
 	return nil
 }
 
@@ -200,6 +204,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KubeletPort < 0 || c.KubeletPort > 65535 {
 		errs = append(errs, fmt.Errorf("--kubelet-port %d out of range", c.KubeletPort))
+	}
+	if c.LeaseDurationSeconds <= 0 {
+		errs = append(errs, fmt.Errorf("--node-lease-duration-seconds %d must be positive", c.LeaseDurationSeconds))
 	}
 	if c.BackoffInitial <= 0 || c.BackoffMax < c.BackoffInitial {
 		errs = append(errs, fmt.Errorf("--container-backoff %s and --container-backoff-max %s: need 0 < initial <= max", c.BackoffInitial, c.BackoffMax))

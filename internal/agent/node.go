@@ -310,7 +310,7 @@ func (a *Agent) nodeStatusStale(node *corev1.Node) bool {
 // leaseLoop renews kube-node-lease/<node> every quarter of the lease duration (10 s), creating
 // it when missing, owned by the Node like the kubelet's.
 func (a *Agent) leaseLoop(ctx context.Context) {
-	period := a.cfg.LeaseDuration / 4
+	period := time.Duration(a.cfg.LeaseDurationSeconds) * time.Second / 4
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
@@ -339,7 +339,7 @@ func (a *Agent) renewLease(ctx context.Context) error {
 				APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID,
 			}}},
 			Spec: coordinationv1.LeaseSpec{
-				HolderIdentity: ptr.To(a.nodeName), LeaseDurationSeconds: ptr.To(int32(a.cfg.LeaseDuration / time.Second)), RenewTime: &now,
+				HolderIdentity: ptr.To(a.nodeName), LeaseDurationSeconds: ptr.To(a.cfg.LeaseDurationSeconds), RenewTime: &now,
 			},
 		}
 		_, err = leases.Create(ctx, l, metav1.CreateOptions{})
@@ -350,7 +350,7 @@ func (a *Agent) renewLease(ctx context.Context) error {
 	}
 	l.Spec.RenewTime = &now
 	l.Spec.HolderIdentity = ptr.To(a.nodeName)
-	l.Spec.LeaseDurationSeconds = ptr.To(int32(a.cfg.LeaseDuration / time.Second))
+	l.Spec.LeaseDurationSeconds = ptr.To(a.cfg.LeaseDurationSeconds)
 	_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
 	return err
 }
