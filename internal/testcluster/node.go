@@ -45,6 +45,14 @@ type Node struct {
 // is ready. args are extra agent flags for this node.
 func (w *World) AddNode(name string, args ...string) *Node {
 	w.t.Helper()
+	n := w.newNode(name, args)
+	n.StartAgent()
+	return n
+}
+
+// newNode starts the namespaces of a node on the LAN, without agent.
+func (w *World) newNode(name string, args []string) *Node {
+	w.t.Helper()
 	w.mu.Lock()
 	ip := w.nextIP
 	w.nextIP = w.nextIP.Next()
@@ -72,7 +80,6 @@ func (w *World) AddNode(name string, args ...string) *Node {
 	w.mu.Lock()
 	w.nodes = append(w.nodes, n)
 	w.mu.Unlock()
-	n.StartAgent()
 	return n
 }
 
@@ -118,6 +125,63 @@ func (n *Node) StartAgent() {
 		}
 		return fmt.Errorf("log so far:\n%s", tail(log, 10))
 	})
+}
+
+// ServerNode is a node running `kubesvc server` with its built-in agent, on port 6443 of its
+// LAN address.
+type ServerNode struct {
+	*Node
+	// URL is the server's URL on the LAN.
+	URL string
+	// Kubeconfig is the server's admin kubeconfig.
+	Kubeconfig string
+}
+
+// AddServerNode starts a node whose namespaces run `kubesvc server` (API server, etcd,
+// controllers and this node's agent) and waits until the server reports ready.
+func (w *World) AddServerNode(name string, args ...string) *ServerNode {
+	w.t.Helper()
+	n := &ServerNode{Node: w.newNode(name, args)}
+	n.URL = "https://" + n.IP.String() + ":6443"
+	n.Kubeconfig = filepath.Join(n.DataDir, "admin.kubeconfig")
+	n.StartServer()
+	return n
+}
+
+// StartServer starts (or restarts) the node's `kubesvc server` and waits until it is ready.
+func (n *ServerNode) StartServer() {
+	t := n.w.t
+	t.Helper()
+	before := len(readFile(n.logPath()))
+	if strings.HasPrefix(readFile(n.logPath()), "(") {
+		before = 0
+	}
+	args := append([]string{
+		"nsenter", "-t", strconv.Itoa(n.init), "-n", "-m", "-p", "--",
+		n.w.Bin, "server", "--data-dir", n.DataDir, "--bind-address", n.IP.String(),
+		"--node-name", n.Name, "--node-ip", n.IP.String(), "--etcd-client-port", "0", "--etcd-peer-port", "0",
+	}, n.Args...)
+	var err error
+	if n.agent, err = startProc(n.logPath(), args...); err != nil {
+		t.Fatal(err)
+	}
+	servertest.WaitFor(t, 3*time.Minute, "server on "+n.Name+" ready", func() error {
+		log := readFile(n.logPath())
+		if len(log) > before && strings.Contains(log[before:], "kubesvc: ready") {
+			return nil
+		}
+		if n.agent.exited() {
+			t.Fatalf("server on %s exited:\n%s", n.Name, tail(log, 40))
+		}
+		return fmt.Errorf("log so far:\n%s", tail(log, 10))
+	})
+}
+
+// Kubectl runs `kubesvc kubectl` against this node's server.
+func (n *ServerNode) Kubectl(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, n.w.Bin, append([]string{"kubectl", "--kubeconfig", n.Kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // agentPID returns the agent's PID (the child of nsenter).
