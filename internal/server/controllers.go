@@ -31,7 +31,8 @@ func clientConfig(base *rest.Config, name string) *rest.Config {
 }
 
 // ControllerNames are the in-server controllers, for --controllers.
-var ControllerNames = []string{"garbagecollector", "namespace", "endpoints", "endpointslice", "endpointslicemirroring"}
+var ControllerNames = []string{"garbagecollector", "namespace", "endpoints", "endpointslice", "endpointslicemirroring",
+	"replicaset", "replicationcontroller", "deployment", "scheduler", "nodelifecycle"}
 
 // controllerEnabled applies kube-controller-manager's --controllers rules.
 func controllerEnabled(name string, list []string) bool {

@@ -60,6 +60,12 @@ type Config struct {
 	// Controllers selects the in-server controllers as kube-controller-manager's
 	// --controllers does: "*" all, "name" one, "-name" all but one.
 	Controllers []string `json:"controllers"`
+	// NodeMonitorGracePeriod is how long a node may not renew its Lease (nor post status)
+	// before the node lifecycle controller marks it Ready=Unknown.
+	NodeMonitorGracePeriod time.Duration `json:"nodeMonitorGracePeriod"`
+	// PodEvictionTimeout is how long pods stay on a node that is not Ready (unless they
+	// tolerate it otherwise) before they are evicted.
+	PodEvictionTimeout time.Duration `json:"podEvictionTimeout"`
 	// Out receives the start-up messages (where the kubeconfig is, what listens, ready);
 	// default os.Stdout. Not a flag.
 	Out io.Writer `json:"-"`
@@ -80,6 +86,9 @@ func NewConfig() *Config {
 		ClusterDomain:  "cluster.local",
 		NodePortRange:  "30000-32767",
 		Controllers:    []string{"*"},
+
+		NodeMonitorGracePeriod: 40 * time.Second,
+		PodEvictionTimeout:     5 * time.Minute,
 	}
 }
 
@@ -103,6 +112,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "name of this host's node (default: the host name)")
 	fs.StringVar(&c.NodeIP, "node-ip", c.NodeIP, "InternalIP of this host's node (default: the address of the default-route interface)")
 	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers, "controllers to run: '*' all, 'name' one, '-name' all but one (names: "+strings.Join(ControllerNames, ", ")+")")
+	fs.DurationVar(&c.NodeMonitorGracePeriod, "node-monitor-grace-period", c.NodeMonitorGracePeriod, "time a node may go without renewing its lease before it is marked Ready=Unknown")
+	fs.DurationVar(&c.PodEvictionTimeout, "pod-eviction-timeout", c.PodEvictionTimeout, "time pods stay on a not-ready or unreachable node before they are evicted")
 }
 
 // Validate checks the configuration; errors name the flag.
@@ -110,6 +121,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if c.NodeMonitorGracePeriod <= 0 || c.PodEvictionTimeout <= 0 {
+		errs = append(errs, errors.New("--node-monitor-grace-period and --pod-eviction-timeout must be positive"))
 	}
 	if net.ParseIP(c.BindAddress) == nil {
 		errs = append(errs, fmt.Errorf("--bind-address %q is not an IP address", c.BindAddress))
@@ -278,6 +292,9 @@ func Start(ctx context.Context, cfg *Config) (_ *Server, err error) {
 		return nil, err
 	}
 	if s.ctrl, err = startControllers(ctx, s.RESTConfig, cfg.Controllers); err != nil {
+		return nil, err
+	}
+	if err := s.ctrl.startWorkloadControllers(ctx, s.RESTConfig, cfg); err != nil {
 		return nil, err
 	}
 	if err := s.startNodes(ctx, out); err != nil {

@@ -51,6 +51,9 @@ type env struct {
 
 func newEnv(t *testing.T, opts ...servertest.Option) *env {
 	t.Helper()
+	// These are API tests: the workload controllers and the scheduler would write the tests'
+	// deployments and pods between their reads and writes. opts may enable them again.
+	opts = append([]servertest.Option{servertest.WithControllers("*", "-replicaset", "-replicationcontroller", "-deployment", "-scheduler", "-nodelifecycle")}, opts...)
 	s := servertest.StartTestServer(t, opts...)
 	return envFor(t, s)
 }

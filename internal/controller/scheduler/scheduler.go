@@ -9,7 +9,8 @@
 // unschedulable. preemption: ..."), and is retried when a node or an assigned pod changes.
 //
 // Not implemented: scoring beyond pod count, inter-pod (anti-)affinity, topology spread,
-// volumes, preemption, extenders, profiles. Only internal/server and tests import it.
+// volumes, preemption, extenders, profiles. Only internal/server, the node lifecycle
+// controller (AddNodeNameIndex) and tests import it.
 package scheduler
 
 import (
