@@ -1,9 +1,12 @@
 package apiserver
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestApply_Requests runs a sequence of server-side apply requests against an in-process
@@ -71,4 +74,42 @@ func TestApply_Requests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzApply: random apply bodies against a stored and a missing ConfigMap and Service never
+// panic, and answer 5xx only as kube-apiserver does, for a body that does not fit the schema
+// ("failed to create typed patch object ...", reason unknown).
+func FuzzApply(f *testing.F) {
+	for _, seed := range []string{
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n",
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"ports":[{"port":80},{"port":80}]}}`,
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"ports":[{"name":"x"}],"type":"NodePort"}}`,
+		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","managedFields":[{}]}}`,
+		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","labels":{"a":1}},"data":[]}`,
+		"a: [b",
+		"null",
+		"",
+	} {
+		f.Add(uint8(0), []byte(seed))
+		f.Add(uint8(1), []byte(seed))
+	}
+	s := newTestServer(f)
+	if code, body := do(s, http.MethodPost, "/api/v1/namespaces/default/configmaps", mimeJSON, []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"b"}}`)); code != http.StatusCreated {
+		f.Fatalf("create configmap: %d %s", code, body)
+	}
+	if code, body := do(s, http.MethodPost, "/api/v1/namespaces/default/services", mimeJSON, []byte(`{"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"clusterIP":"None","clusterIPs":["None"],"ports":[{"port":80}]}}`)); code != http.StatusCreated {
+		f.Fatalf("create service: %d %s", code, body)
+	}
+	paths := []string{"/api/v1/namespaces/default/configmaps/c", "/api/v1/namespaces/default/services/web", "/api/v1/namespaces/default/configmaps/missing", "/api/v1/namespaces/default/services/web/status"}
+	f.Fuzz(func(t *testing.T, p uint8, body []byte) {
+		path := paths[int(p)%len(paths)]
+		code, resp := do(s, http.MethodPatch, path+"?fieldManager=fuzz&dryRun=All", "application/apply-patch+yaml", body)
+		if code < 500 {
+			return
+		}
+		var st metav1.Status
+		if err := json.Unmarshal([]byte(resp), &st); err != nil || st.Reason != "" || !strings.HasPrefix(st.Message, "failed to create typed patch object") {
+			t.Fatalf("PATCH %s: %d %s", path, code, resp)
+		}
+	})
 }
