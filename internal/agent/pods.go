@@ -147,12 +147,14 @@ func (a *Agent) killOrphan(uid string) {
 	}
 }
 
-// relistLoop pokes every worker once per period, so containers the agent did not start itself
-// (adopted after a restart) are noticed when they exit, as the kubelet's PLEG relists.
+// relistLoop pokes the workers with containers the agent did not start itself (adopted after
+// a restart) once per period, so their exits are noticed, as the kubelet's PLEG relists; the
+// exits of its own shims arrive as runtime events. Every fullRelist all workers are poked.
 func (a *Agent) relistLoop(ctx context.Context) {
+	const fullRelist = 10
 	tick := time.NewTicker(DefaultRelistPeriod)
 	defer tick.Stop()
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
@@ -166,7 +168,9 @@ func (a *Agent) relistLoop(ctx context.Context) {
 		case <-tick.C:
 			a.mu.Lock()
 			for _, w := range a.workers {
-				w.kick()
+				if n%fullRelist == 0 || w.adopted.Load() {
+					w.kick()
+				}
 			}
 			a.mu.Unlock()
 		}

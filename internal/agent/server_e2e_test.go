@@ -43,9 +43,8 @@ func TestAgent_InServer(t *testing.T) {
 		}
 		return nil
 	}
-	if err := curl(); err != nil {
-		t.Fatal(err)
-	}
+	// Ready means running: kubia listens a moment later.
+	servertest.WaitFor(t, 10*time.Second, "kubia answers", curl)
 	sn.StopAgent(syscall.SIGTERM) // the server process
 	if err := curl(); err != nil {
 		t.Fatalf("pod disturbed while the server is down: %v", err)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,17 +38,24 @@ type podWorker struct {
 	pod     *corev1.Pod // latest version from the informer
 	removed bool        // the pod is gone from the API
 
+	// adopted is set when the worker found containers of a previous agent: their exits are
+	// only noticed by polling (relist).
+	adopted atomic.Bool
+
 	// Owned by the worker goroutine.
 	sandbox    *runtime.Sandbox
 	ctrs       map[string]*ctr
 	startTime  *metav1.Time
 	wake       *time.Timer
 	sandboxErr string
-	terminated bool // containers stopped and sandbox removed
-	apiDeleted bool // the final delete was sent
-	lastPosted *corev1.PodStatus
-	postedFrom string // resourceVersion the last status was computed from
-	postedRV   string // resourceVersion the API gave it
+	// sandboxKey is what the sandbox was made for (hostname, DNS settings).
+	sandboxKey     string
+	sandboxChecked time.Time
+	terminated     bool // containers stopped and sandbox removed
+	apiDeleted     bool // the final delete was sent
+	lastPosted     *corev1.PodStatus
+	postedFrom     string // resourceVersion the last status was computed from
+	postedRV       string // resourceVersion the API gave it
 }
 
 func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
@@ -72,6 +80,7 @@ func (w *podWorker) load() {
 	for name, attempts := range cs {
 		c := w.ctr(name)
 		c.attempts = attempts
+		w.adopted.Store(true)
 	}
 }
 
@@ -189,12 +198,23 @@ func (w *podWorker) sync() bool {
 
 func isTerminal(p corev1.PodPhase) bool { return p == corev1.PodSucceeded || p == corev1.PodFailed }
 
-// ensureSandbox creates or repairs the pod's network namespace, IP and /etc files.
+// sandboxRecheck is how often a pod's sandbox (namespace, veth) is verified and repaired when
+// nothing about it changed.
+const sandboxRecheck = 30 * time.Second
+
+// ensureSandbox creates or repairs the pod's network namespace, IP and /etc files. When the
+// sandbox exists and nothing it depends on changed, it only re-verifies it every
+// sandboxRecheck.
 func (w *podWorker) ensureSandbox(pod *corev1.Pod) error {
 	a := w.a
 	hostname, err := dnsconfig.KernelHostname(pod, a.dns.ClusterDomain)
 	if err != nil {
 		return err
+	}
+	key := fmt.Sprintf("%s|%v|%v|%s|%v|%s|%v", hostname, pod.Spec.HostNetwork, pod.Spec.DNSPolicy, pod.Spec.Subdomain,
+		pod.Spec.DNSConfig, pod.Spec.Hostname, pod.Spec.HostAliases)
+	if w.sandbox != nil && key == w.sandboxKey && time.Since(w.sandboxChecked) < sandboxRecheck {
+		return nil
 	}
 	sb, created, err := a.rt.EnsureSandbox(runtime.SandboxConfig{
 		UID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
@@ -222,6 +242,7 @@ func (w *podWorker) ensureSandbox(pod *corev1.Pod) error {
 			return err
 		}
 	}
+	w.sandboxKey, w.sandboxChecked = key, time.Now()
 	return nil
 }
 

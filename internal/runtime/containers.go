@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -41,6 +42,10 @@ type Container struct {
 	dir     string
 	logPath string
 	proc    *shim.Process
+
+	mu      sync.Mutex
+	started *shim.Started
+	exit    *shim.Exit
 }
 
 // LogPath returns the container's CRI-format log file.
@@ -96,7 +101,11 @@ func (r *Runtime) StartContainer(sb *Sandbox, cc ContainerConfig) (*Container, e
 	spec := r.spec(sb, cc.Args, cc.Env, cc.Dir)
 	spec.LogPath = logPath
 	spec.UID, spec.GID = cc.UID, cc.GID
+	// A few starts at a time: each re-executes the kubesvc binary, and many at once only
+	// share the CPU so that all of them finish late.
+	r.starts <- struct{}{}
 	p, err := shim.Start(r.cfg.Exe, dir, spec)
+	<-r.starts
 	if err != nil {
 		return nil, fmt.Errorf("runtime: start container %s: %w", cc.Name, err)
 	}
@@ -158,55 +167,46 @@ func (r *Runtime) Containers(uid string) (map[string][]*Container, error) {
 	return out, nil
 }
 
-// State reads the container's state from its shim's records.
+// State returns the container's state from its shim's records; records that can no longer
+// change (started, exit) are read once and kept. Safe for concurrent use.
 func (r *Runtime) State(c *Container) State {
-	var st State
-	if e, ok, _ := shim.ReadExit(c.dir); ok {
-		st.Exit = &e
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.exit != nil {
+		return State{Started: c.started, Exit: c.exit}
 	}
-	if s, ok, _ := shim.ReadStarted(c.dir); ok {
-		st.Started = &s
-	}
-	if st.Exit != nil {
-		return st
-	}
-	if st.Started == nil {
-		// Not started: the shim is starting it, or died before (Lost).
-		if c.proc != nil {
-			select {
-			case <-c.proc.Done():
-			default:
-				return st
-			}
+	if c.started == nil {
+		if s, ok, _ := shim.ReadStarted(c.dir); ok {
+			c.started = &s
 		}
-		st.Lost = true
-		return st
 	}
+	shimDone := true
 	if c.proc != nil {
 		select {
 		case <-c.proc.Done():
-			// The shim writes exit.json before it exits.
-			if e, ok, _ := shim.ReadExit(c.dir); ok {
-				st.Exit = &e
-				return st
-			}
-			st.Lost = true
-			return st
 		default:
-			st.Running = true
-			return st
+			shimDone = false
 		}
+	} else if c.started != nil {
+		shimDone = !shim.Alive(c.started.ShimPID, c.started.ShimStart)
 	}
-	if shim.Alive(st.Started.ShimPID, st.Started.ShimStart) {
-		st.Running = true
-		return st
+	if !shimDone {
+		if c.started == nil {
+			// The shim reports a start failure in exit.json before it exits.
+			if e, ok, _ := shim.ReadExit(c.dir); ok {
+				c.exit = &e
+				return State{Exit: c.exit}
+			}
+			return State{} // starting
+		}
+		return State{Running: true, Started: c.started}
 	}
+	// The shim writes exit.json before it exits.
 	if e, ok, _ := shim.ReadExit(c.dir); ok {
-		st.Exit = &e
-		return st
+		c.exit = &e
+		return State{Started: c.started, Exit: c.exit}
 	}
-	st.Lost = true
-	return st
+	return State{Started: c.started, Lost: true}
 }
 
 // Signal sends sig to the container's main process, as a container runtime does; SIGKILL goes

@@ -27,6 +27,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -60,6 +61,7 @@ type Runtime struct {
 	mu        sync.Mutex
 	sandboxes map[string]*Sandbox
 	events    chan string
+	starts    chan struct{} // limits concurrent container starts
 }
 
 // New prepares the state directory and the bridge and loads the sandboxes a previous run left
@@ -76,7 +78,8 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("runtime: %w", err)
 		}
 	}
-	r := &Runtime{cfg: cfg, sandboxes: map[string]*Sandbox{}, events: make(chan string, 1024)}
+	r := &Runtime{cfg: cfg, sandboxes: map[string]*Sandbox{}, events: make(chan string, 1024),
+		starts: make(chan struct{}, 4*max(1, goruntime.NumCPU()))}
 	if cfg.PodCIDR.IsValid() {
 		var err error
 		if r.ipam, err = ipam.New(cfg.PodCIDR); err != nil {

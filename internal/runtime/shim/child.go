@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -280,6 +281,8 @@ func RunShim(dir string) int {
 		fmt.Fprintf(os.Stderr, "kubesvc shim: %v\n", err)
 	}
 	done()
+	// The shim lives as long as the container: give back what start-up allocated.
+	debug.FreeOSMemory()
 	var wg sync.WaitGroup
 	for stream, r := range map[string]*os.File{logs.Stdout: outR, logs.Stderr: errR} {
 		wg.Add(1)

@@ -137,24 +137,32 @@ func ReadExit(dir string) (Exit, bool, error) {
 	return e, err == nil, err
 }
 
-// ProcessStart returns the start time of pid in clock ticks since boot (/proc/PID/stat field
-// 22), or an error when there is no such process.
-func ProcessStart(pid int) (uint64, error) {
+// procStat returns the fields of /proc/PID/stat after the command name (field 3 on).
+func procStat(pid int) ([]string, error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	// comm (field 2) may contain spaces and parentheses: fields start after the last ')'.
 	i := strings.LastIndexByte(string(data), ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no comm", pid)
+		return nil, fmt.Errorf("/proc/%d/stat: no comm", pid)
 	}
 	fields := strings.Fields(string(data[i+1:]))
-	// fields[0] is field 3 (state); field 22 is fields[19].
 	if len(fields) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
+		return nil, fmt.Errorf("/proc/%d/stat: short", pid)
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	return fields, nil
+}
+
+// ProcessStart returns the start time of pid in clock ticks since boot (/proc/PID/stat field
+// 22), or an error when there is no such process.
+func ProcessStart(pid int) (uint64, error) {
+	f, err := procStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(f[19], 10, 64)
 }
 
 // Alive reports whether pid still runs and is the process that started at start ticks (a
@@ -163,14 +171,10 @@ func Alive(pid int, start uint64) bool {
 	if pid <= 0 {
 		return false
 	}
-	got, err := ProcessStart(pid)
-	if err != nil || got != start {
+	f, err := procStat(pid)
+	if err != nil || f[0] == "Z" {
 		return false
 	}
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(data), ')')
-	return i >= 0 && i+2 < len(data) && data[i+2] != 'Z'
+	got, err := strconv.ParseUint(f[19], 10, 64)
+	return err == nil && got == start
 }
