@@ -184,8 +184,8 @@ func (n *ServerNode) Kubectl(ctx context.Context, args ...string) (string, error
 	return string(out), err
 }
 
-// agentPID returns the agent's PID (the child of nsenter).
-func (n *Node) agentPID() (int, error) { return childOf(n.agent.pid(), 5*time.Second) }
+// AgentPID returns the agent's PID (the child of nsenter) in the test's PID namespace.
+func (n *Node) AgentPID() (int, error) { return childOf(n.agent.pid(), 5*time.Second) }
 
 // StopAgent stops the agent with sig (SIGTERM: a clean stop; SIGKILL: a crash) and waits for
 // it; the node's pods keep running.
@@ -194,7 +194,7 @@ func (n *Node) StopAgent(sig syscall.Signal) {
 	if n.agent == nil || n.agent.exited() {
 		return
 	}
-	pid, err := n.agentPID()
+	pid, err := n.AgentPID()
 	if err == nil {
 		_ = syscall.Kill(pid, sig)
 	}
