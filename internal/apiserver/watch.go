@@ -152,7 +152,14 @@ type watchEncoder struct {
 }
 
 func (e *watchEncoder) object(ev watch.Event) (runtime.Object, error) {
-	if ev.Type == watch.Bookmark || ev.Type == watch.Error {
+	if ev.Type == watch.Error {
+		return ev.Object, nil
+	}
+	if ev.Type == watch.Bookmark {
+		if e.output == outputPartialMetadata {
+			// Metadata-only clients decode only PartialObjectMetadata, bookmarks included.
+			return partialMetadata(e.ri.info, ev.Object), nil
+		}
 		return ev.Object, nil
 	}
 	switch e.output {
