@@ -322,6 +322,24 @@ func Start(ctx context.Context, cfg *Config) (_ *Agent, err error) {
 // NodeName returns the registered node name.
 func (a *Agent) NodeName() string { return a.nodeName }
 
+// NodeIP returns the node's InternalIP.
+func (a *Agent) NodeIP() netip.Addr { return a.nodeIP }
+
+// PodCIDR returns the node's pod range.
+func (a *Agent) PodCIDR() netip.Prefix { return a.podCIDR }
+
+// PodGateway returns the pods' default gateway, the node bridge's address (where node-local
+// services such as the cluster DNS listen).
+func (a *Agent) PodGateway() netip.Addr {
+	if b := a.rt.Bridge(); b != nil {
+		return b.Gateway
+	}
+	return netip.Addr{}
+}
+
+// Client returns the node identity's clientset.
+func (a *Agent) Client() kubernetes.Interface { return a.client }
+
 // Ready is closed once the agent runs pods.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
