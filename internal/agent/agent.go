@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -36,6 +37,7 @@ import (
 	"kubesvc/internal/agent/dnsconfig"
 	"kubesvc/internal/agent/images"
 	"kubesvc/internal/agent/join"
+	"kubesvc/internal/agent/streaming"
 	"kubesvc/internal/runtime"
 )
 
@@ -226,13 +228,14 @@ type Agent struct {
 	caPEM      []byte
 	podCIDR    netip.Prefix
 	rt         *runtime.Runtime
+	rtReady    atomic.Bool // rt and podFactory are set (read by the kubelet port)
 	catalog    *images.Catalog
 	dns        dnsconfig.Config
 	factory    informers.SharedInformerFactory // services and nodes
 	podFactory informers.SharedInformerFactory // pods bound to this node
 	recorder   record.EventRecorder
 	broadcast  record.EventBroadcaster
-	streaming  *streamServer
+	streaming  *streaming.Server
 	// KubeletPort is the port serving pods/log, exec and portforward.
 	KubeletPort int
 
@@ -291,9 +294,13 @@ func Start(ctx context.Context, cfg *Config) (_ *Agent, err error) {
 	a.broadcast = record.NewBroadcaster(record.WithContext(a.ctx))
 	a.broadcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
 	a.recorder = a.broadcast.NewRecorder(eventScheme(), corev1.EventSource{Component: "kubelet", Host: a.nodeName})
-	if a.streaming, err = a.startStreaming(); err != nil {
-		return nil, err
+	if a.streaming, err = streaming.Start(streaming.Config{
+		CAPEM: a.caPEM, NodeName: a.nodeName, IP: a.nodeIP.String(), Port: cfg.KubeletPort,
+		Runtime: a.runtime, Pod: a.pod,
+	}); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
+	a.KubeletPort = a.streaming.Port()
 	if err := a.registerNode(ctx); err != nil {
 		return nil, err
 	}
@@ -306,6 +313,7 @@ func Start(ctx context.Context, cfg *Config) (_ *Agent, err error) {
 	if err := a.startInformers(ctx); err != nil {
 		return nil, err
 	}
+	a.rtReady.Store(true) // after podFactory is set: the kubelet port reads both
 	a.adopt()
 	a.goLoop("lease", a.leaseLoop)
 	a.goLoop("node-status", a.nodeStatusLoop)
@@ -344,7 +352,12 @@ func (a *Agent) Client() kubernetes.Interface { return a.client }
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // Err reports a fatal error.
-func (a *Agent) Err() <-chan error { return a.errc }
+func (a *Agent) Err() <-chan error {
+	if a.streaming != nil {
+		return a.streaming.Err()
+	}
+	return a.errc
+}
 
 // Close stops the agent: the streaming server, informers, probes and loops. Running pods keep
 // running (a restarted agent adopts them), as when a kubelet stops.
@@ -353,7 +366,7 @@ func (a *Agent) Close() {
 		a.cancel()
 	}
 	if a.streaming != nil {
-		a.streaming.close()
+		a.streaming.Close()
 	}
 	a.mu.Lock()
 	workers := make([]*podWorker, 0, len(a.workers))
@@ -374,6 +387,22 @@ func (a *Agent) Close() {
 	if a.broadcast != nil {
 		a.broadcast.Shutdown()
 	}
+}
+
+// runtime returns the pod runtime once it exists.
+func (a *Agent) runtime() *runtime.Runtime {
+	if !a.rtReady.Load() {
+		return nil
+	}
+	return a.rt
+}
+
+// pod returns a pod bound to this node from the informer cache.
+func (a *Agent) pod(namespace, name string) (*corev1.Pod, error) {
+	if a.podFactory == nil {
+		return nil, fmt.Errorf("pods not synced yet")
+	}
+	return a.podFactory.Core().V1().Pods().Lister().Pods(namespace).Get(name)
 }
 
 // goLoop runs f until the agent closes.

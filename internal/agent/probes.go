@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -389,3 +390,5 @@ func (l *limited) Write(p []byte) (int, error) {
 	_, err := l.w.Write(q)
 	return len(p), err
 }
+
+func killGroup(pid int) error { return syscall.Kill(-pid, syscall.SIGKILL) }

@@ -1,4 +1,10 @@
-package agent
+// Package streaming is the agent's kubelet port: pods/log, exec and portforward for the pods of
+// its node, over TLS, for the API server only (its kube-apiserver-kubelet-client certificate).
+// exec and portforward use k8s.io/cri-streaming (SPDY; kubectl falls back to it from its
+// websocket protocols); exec sessions run through `kubesvc agent nsexec` (internal/runtime).
+//
+// Imported by internal/agent.
+package streaming
 
 import (
 	"context"
@@ -39,34 +45,58 @@ const (
 	streamCreationTimeout = remotecommand.DefaultStreamCreationTimeout
 )
 
-// streamServer serves pods/log, exec and portforward to the API server over TLS; only the API
-// server's kubelet-client certificate (join.KubeletClientUser) is accepted.
-type streamServer struct {
-	srv *http.Server
-	l   net.Listener
+// Config configures a Server.
+type Config struct {
+	// CAPEM is the cluster CA; client certificates must chain to it.
+	CAPEM []byte
+	// NodeName names the serving certificate and errors.
+	NodeName string
+	// IP and Port are where to listen (Port 0 picks one).
+	IP   string
+	Port int
+	// Runtime returns the pod runtime, nil until it exists (requests then fail with 503).
+	Runtime func() *runtime.Runtime
+	// Pod returns a pod of this node by namespace and name.
+	Pod func(namespace, name string) (*corev1.Pod, error)
 }
 
-func (s *streamServer) close() {
+// Server serves the kubelet port. Its methods are safe for concurrent use.
+type Server struct {
+	cfg  Config
+	srv  *http.Server
+	l    net.Listener
+	errc chan error
+}
+
+// Port returns the port the server listens on.
+func (s *Server) Port() int { return s.l.Addr().(*net.TCPAddr).Port }
+
+// Err reports a fatal serving error.
+func (s *Server) Err() <-chan error { return s.errc }
+
+// Close stops serving; open exec and port-forward streams end.
+func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = s.srv.Shutdown(ctx)
 	_ = s.srv.Close()
 }
 
-func (a *Agent) startStreaming() (*streamServer, error) {
-	cert, err := selfSignedCert(a.nodeName, a.nodeIP.String())
+// Start listens and serves until Close.
+func Start(cfg Config) (*Server, error) {
+	cert, err := selfSignedCert(cfg.NodeName, cfg.IP)
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(a.caPEM) {
-		return nil, errors.New("agent: no cluster CA")
+	if !pool.AppendCertsFromPEM(cfg.CAPEM) {
+		return nil, errors.New("streaming: no cluster CA")
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort(a.nodeIP.String(), strconv.Itoa(a.cfg.KubeletPort)))
+	l, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port)))
 	if err != nil {
-		return nil, fmt.Errorf("agent: listen on --node-ip/--kubelet-port: %w", err)
+		return nil, fmt.Errorf("listen on --node-ip/--kubelet-port: %w", err)
 	}
-	a.KubeletPort = l.Addr().(*net.TCPAddr).Port
+	a := &Server{cfg: cfg, l: l, errc: make(chan error, 1)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/namespaces/{ns}/pods/{name}/{sub}", a.serveSubresource)
 	srv := &http.Server{
@@ -77,15 +107,13 @@ func (a *Agent) startStreaming() (*streamServer, error) {
 			MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"},
 		},
 	}
+	a.srv = srv
 	go func() {
 		if err := srv.ServeTLS(l, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			select {
-			case a.errc <- fmt.Errorf("agent: kubelet port: %w", err):
-			default:
-			}
+			a.errc <- fmt.Errorf("kubelet port: %w", err)
 		}
 	}()
-	return &streamServer{srv: srv, l: l}, nil
+	return a, nil
 }
 
 // selfSignedCert is the agent's serving certificate (not verified by the API server, like
@@ -109,31 +137,36 @@ func selfSignedCert(node, ip string) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
-func (a *Agent) serveSubresource(w http.ResponseWriter, r *http.Request) {
+func (a *Server) serveSubresource(w http.ResponseWriter, r *http.Request) {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || r.TLS.VerifiedChains[0][0].Subject.CommonName != join.KubeletClientUser {
 		http.Error(w, "forbidden: only the API server may use the kubelet port", http.StatusForbidden)
 		return
 	}
 	ns, name, sub := r.PathValue("ns"), r.PathValue("name"), r.PathValue("sub")
-	pod, err := a.podFactory.Core().V1().Pods().Lister().Pods(ns).Get(name)
+	rt := a.cfg.Runtime()
+	if rt == nil {
+		httpStatus(w, http.StatusServiceUnavailable, "node "+a.cfg.NodeName+" is starting")
+		return
+	}
+	pod, err := a.cfg.Pod(ns, name)
 	if err != nil {
-		httpStatus(w, http.StatusNotFound, fmt.Sprintf("pod %q not found on node %s", name, a.nodeName))
+		httpStatus(w, http.StatusNotFound, fmt.Sprintf("pod %q not found on node %s", name, a.cfg.NodeName))
 		return
 	}
 	switch sub {
 	case "log":
-		a.serveLog(w, r, pod)
+		serveLog(w, r, rt, pod)
 	case "exec":
-		a.serveExec(w, r, pod)
+		serveExec(w, r, rt, pod)
 	case "portforward":
 		opts, err := portforward.NewV4Options(r)
 		if err != nil {
 			httpStatus(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		portforward.ServePortForward(w, r, forwarder{a}, pod.Name, string(pod.UID), opts, streamIdleTimeout, streamCreationTimeout, portforward.SupportedProtocols)
+		portforward.ServePortForward(w, r, forwarder{rt}, pod.Name, string(pod.UID), opts, streamIdleTimeout, streamCreationTimeout, portforward.SupportedProtocols)
 	case "attach":
-		a.serveAttach(w, r, pod)
+		serveAttach(w, r, pod)
 	default:
 		httpStatus(w, http.StatusNotFound, "unknown subresource "+sub)
 	}
@@ -173,8 +206,8 @@ func hasContainer(pod *corev1.Pod, name string) bool {
 
 // attempts returns the current and previous attempt of a container, from the runtime's
 // records (safe to use beside the pod's worker).
-func (a *Agent) attempts(pod *corev1.Pod, name string) (cur, prev *runtime.Container) {
-	cs, _ := a.rt.Containers(string(pod.UID))
+func attempts(rt *runtime.Runtime, pod *corev1.Pod, name string) (cur, prev *runtime.Container) {
+	cs, _ := rt.Containers(string(pod.UID))
 	list := cs[name]
 	if len(list) > 0 {
 		cur = list[len(list)-1]
@@ -187,14 +220,14 @@ func (a *Agent) attempts(pod *corev1.Pod, name string) (cur, prev *runtime.Conta
 
 // serveLog is pods/log: follow, previous, tailLines, sinceSeconds, sinceTime, timestamps,
 // limitBytes.
-func (a *Agent) serveLog(w http.ResponseWriter, r *http.Request, pod *corev1.Pod) {
+func serveLog(w http.ResponseWriter, r *http.Request, rt *runtime.Runtime, pod *corev1.Pod) {
 	q := r.URL.Query()
 	name, err := containerName(pod, q.Get("container"))
 	if err != nil {
 		httpStatus(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	cur, prev := a.attempts(pod, name)
+	cur, prev := attempts(rt, pod, name)
 	c := cur
 	if q.Get("previous") == "true" {
 		if prev == nil {
@@ -226,7 +259,7 @@ func (a *Agent) serveLog(w http.ResponseWriter, r *http.Request, pod *corev1.Pod
 			opts.Since = t
 		}
 	}
-	opts.Done = func() bool { return !a.rt.State(c).Running }
+	opts.Done = func() bool { return !rt.State(c).Running }
 	w.Header().Set("Content-Type", "text/plain")
 	fw := &flushWriter{w: w}
 	if f, ok := w.(http.Flusher); ok {
@@ -252,7 +285,7 @@ func (f *flushWriter) Flush() {
 
 func boolParam(q string) bool { return q == "true" || q == "1" }
 
-func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request, pod *corev1.Pod) {
+func serveExec(w http.ResponseWriter, r *http.Request, rt *runtime.Runtime, pod *corev1.Pod) {
 	q := r.URL.Query()
 	name, err := containerName(pod, q.Get("container"))
 	if err != nil {
@@ -260,15 +293,15 @@ func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request, pod *corev1.Po
 		return
 	}
 	opts := &remotecommand.Options{Stdin: boolParam(q.Get("stdin")), Stdout: boolParam(q.Get("stdout")), Stderr: boolParam(q.Get("stderr")), TTY: boolParam(q.Get("tty"))}
-	remotecommand.ServeExec(w, r, executor{a}, pod.Name, string(pod.UID), name, q["command"], opts, streamIdleTimeout, streamCreationTimeout, remotecommand.SupportedStreamingProtocols)
+	remotecommand.ServeExec(w, r, executor{rt}, pod.Name, string(pod.UID), name, q["command"], opts, streamIdleTimeout, streamCreationTimeout, remotecommand.SupportedStreamingProtocols)
 }
 
-func (a *Agent) serveAttach(w http.ResponseWriter, _ *http.Request, pod *corev1.Pod) {
+func serveAttach(w http.ResponseWriter, _ *http.Request, pod *corev1.Pod) {
 	httpStatus(w, http.StatusNotImplemented, fmt.Sprintf("kubesvc: attach is not supported (pod %s); use kubectl logs -f or kubectl exec", pod.Name))
 }
 
 // executor runs kubectl exec sessions through `kubesvc agent nsexec`.
-type executor struct{ a *Agent }
+type executor struct{ rt *runtime.Runtime }
 
 // exitError carries a non-zero exit code (k8s.io/utils/exec.ExitError).
 type exitError struct{ code int }
@@ -279,17 +312,17 @@ func (e exitError) Exited() bool    { return true }
 func (e exitError) ExitStatus() int { return e.code }
 
 func (x executor) ExecInContainer(ctx context.Context, _ string, uid string, container string, cmd []string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize, _ time.Duration) error {
-	a := x.a
-	sb := a.rt.Sandbox(uid)
+	rt := x.rt
+	sb := rt.Sandbox(uid)
 	if sb == nil {
 		return errNoSandbox
 	}
-	cs, _ := a.rt.Containers(uid)
+	cs, _ := rt.Containers(uid)
 	list := cs[container]
-	if len(list) == 0 || !a.rt.State(list[len(list)-1]).Running {
+	if len(list) == 0 || !rt.State(list[len(list)-1]).Running {
 		return fmt.Errorf("container %s is not running", container)
 	}
-	e, err := a.rt.ExecCommand(sb, list[len(list)-1], cmd, tty)
+	e, err := rt.ExecCommand(sb, list[len(list)-1], cmd, tty)
 	if err != nil {
 		return err
 	}
@@ -376,6 +409,9 @@ func (x executor) ExecInContainer(ctx context.Context, _ string, uid string, con
 
 func killGroup(pid int) error { return syscall.Kill(-pid, syscall.SIGKILL) }
 
+// errNoSandbox is reported for a pod without a sandbox.
+var errNoSandbox = errors.New("pod has no sandbox")
+
 // openPTY opens a pseudo-terminal pair.
 func openPTY() (master, slave *os.File, err error) {
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
@@ -401,11 +437,11 @@ func openPTY() (master, slave *os.File, err error) {
 }
 
 // forwarder connects port-forward streams to the pod's localhost.
-type forwarder struct{ a *Agent }
+type forwarder struct{ rt *runtime.Runtime }
 
 func (f forwarder) PortForward(ctx context.Context, _ string, uid string, port int32, stream io.ReadWriteCloser) error {
 	defer stream.Close()
-	sb := f.a.rt.Sandbox(uid)
+	sb := f.rt.Sandbox(uid)
 	if sb == nil {
 		return errNoSandbox
 	}
