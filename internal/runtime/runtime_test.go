@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if code, child := netnstest.PrivateNamespaces(); !child {
+		os.Exit(code)
+	}
 	os.Exit(m.Run())
 }
 

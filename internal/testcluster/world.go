@@ -17,7 +17,6 @@ package testcluster
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -330,4 +329,3 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-var _ = io.Discard

@@ -6,8 +6,12 @@
 package netnstest
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -60,4 +64,32 @@ func New(tb testing.TB) string {
 		}
 	})
 	return path
+}
+
+// reexecEnv marks a test binary re-run by PrivateNamespaces.
+const reexecEnv = "KUBESVC_TEST_PRIVATE_NAMESPACES"
+
+// PrivateNamespaces re-runs the test binary as PID 1 of new mount and PID namespaces
+// (`unshare --mount --propagation private --pid --fork --kill-child --mount-proc`) unless it
+// already is that re-run. The bind mounts its tests make (network namespace files) and every
+// process they start (shims, containers) then end with the test binary, even when it crashes
+// or times out. Call it first in TestMain: in the parent it returns the child's exit code and
+// child=false (exit with it); in the child it returns child=true (run the tests).
+func PrivateNamespaces() (code int, child bool) {
+	if os.Getenv(reexecEnv) != "" {
+		return 0, true
+	}
+	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--mount-proc", "--", os.Args[0]}, os.Args[1:]...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), reexecEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), false
+		}
+		fmt.Fprintf(os.Stderr, "netnstest: re-run in private namespaces: %v\n", err)
+		return 1, false
+	}
+	return 0, false
 }
