@@ -67,6 +67,22 @@ type ServiceState struct {
 	ClusterEndpoints    []Endpoint // for cluster-internal traffic (internal policy applied); empty = none usable
 	LocalEndpoints      []Endpoint // for external traffic when ExternalPolicyLocal; empty = drop
 	AllLocallyReachable []Endpoint // union used for masquerade/affinity decisions, as kube's allReachableEndpoints
+
+	// Added after the first version of the contract (fields only added, never renamed):
+
+	// ClusterPolicyEndpoints is kube's clusterEndpoints: ready endpoints anywhere, else
+	// serving-terminating ones (PX-E-01); nil when the port never uses Cluster policy. It is
+	// what external traffic uses under externalTrafficPolicy Cluster, and what pod traffic
+	// short-circuits to under Local (PX-T-04).
+	ClusterPolicyEndpoints []Endpoint
+	// ExternalEndpoints is what traffic to NodePorts, externalIPs and LB IPs uses:
+	// LocalEndpoints when ExternalPolicyLocal, else ClusterPolicyEndpoints. Empty with
+	// HasEndpoints = drop (PX-T-03); empty without = reject (PX-T-01).
+	ExternalEndpoints []Endpoint
+	// HasEndpoints is kube's hasAnyEndpoints (PX-E-03): some endpoint anywhere is ready or
+	// serving-terminating. Without it, traffic is rejected; with it but no usable endpoint
+	// for a policy, dropped (PX-T-01/02/03).
+	HasEndpoints bool
 }
 
 // Snapshot is the whole desired state handed to a dataplane.
@@ -84,7 +100,9 @@ type Dataplane interface {
 	Name() string // "nftables" or "userspace"
 	// Sync makes the dataplane match snap. changed lists the service ports that differ from the
 	// snapshot of the previous successful Sync; full means ignore changed and rebuild everything
-	// (first sync, after a failed sync, and on the periodic resync).
+	// (first sync, after a failed sync, and after the Snapshot's node-level fields changed).
+	// Periodic resyncs are not full: they pass the changes since the last sync (often none), so
+	// that affinity state in the dataplane survives them.
 	Sync(ctx context.Context, snap *Snapshot, changed sets.Set[ServicePortName], full bool) error
 	// Cleanup removes everything this dataplane ever installed on the node; safe to call when nothing is installed.
 	Cleanup() error
