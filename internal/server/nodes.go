@@ -23,6 +23,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -116,16 +117,20 @@ func (n *nodeAccess) wrap(cfg *Config, api http.Handler) http.Handler {
 	})
 }
 
-// checkNodeCreate lets a node create only its own Node and its own Lease in kube-node-lease
-// (NodeRestriction); the request body is decoded to find the name and then restored.
+// checkNodeCreate lets a node create only its own Node, its own Lease in kube-node-lease
+// (NodeRestriction) and its own kube-dns EndpointSlice in kube-system; the request body is
+// decoded to find the name and then restored.
 func (n *nodeAccess) checkNodeCreate(r *http.Request, node string) error {
 	p := strings.Trim(r.URL.Path, "/")
 	var gr schema.GroupResource
+	want := node
 	switch p {
 	case "api/v1/nodes":
 		gr = corev1.Resource("nodes")
 	case "apis/coordination.k8s.io/v1/namespaces/" + corev1.NamespaceNodeLease + "/leases":
 		gr = coordinationv1.Resource("leases")
+	case "apis/discovery.k8s.io/v1/namespaces/" + metav1.NamespaceSystem + "/endpointslices":
+		gr, want = discoveryv1.Resource("endpointslices"), agent.DNSEndpointSliceName(node)
 	default:
 		return nil
 	}
@@ -139,7 +144,7 @@ func (n *nodeAccess) checkNodeCreate(r *http.Request, node string) error {
 		return nil // the API server reports the malformed body
 	}
 	m, err := meta.Accessor(obj)
-	if err != nil || m.GetName() != node {
+	if err != nil || m.GetName() != want {
 		name := ""
 		if err == nil {
 			name = m.GetName()
@@ -150,6 +155,7 @@ func (n *nodeAccess) checkNodeCreate(r *http.Request, node string) error {
 }
 
 // authorize is apiserver.Config.Authorize. Node users get reads, their own Node and Lease,
+// their own kube-dns EndpointSlice (kube-system/kube-dns-<node>, internal/agent/dns.go),
 // the status and deletion of pods bound to them, and events; the join token user gets
 // nothing; every other authenticated user may do everything (no RBAC yet).
 func (n *nodeAccess) authorize(u apiserver.User, verb string, gvr schema.GroupVersionResource, ns, name, sub string) bool {
@@ -172,6 +178,9 @@ func (n *nodeAccess) authorize(u apiserver.User, verb string, gvr schema.GroupVe
 		return verb == "create" || name == node && (verb == "update" || verb == "patch" || verb == "delete")
 	case gr == coordinationv1.Resource("leases"):
 		return ns == corev1.NamespaceNodeLease && (verb == "create" || name == node && (verb == "update" || verb == "patch" || verb == "delete"))
+	case gr == discoveryv1.Resource("endpointslices"):
+		// create: the name was checked against the body (checkNodeCreate).
+		return ns == metav1.NamespaceSystem && (verb == "create" || name == agent.DNSEndpointSliceName(node) && (verb == "update" || verb == "patch" || verb == "delete"))
 	case gr == corev1.Resource("events") || gr == schema.GroupResource{Group: "events.k8s.io", Resource: "events"}:
 		return verb == "create" || verb == "update" || verb == "patch"
 	case gr == corev1.Resource("pods"):

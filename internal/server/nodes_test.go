@@ -9,6 +9,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"kubesvc/internal/agent"
 	"kubesvc/internal/agent/join"
 	"kubesvc/internal/server"
 	"kubesvc/internal/servertest"
@@ -83,11 +85,45 @@ func TestNodes_Authorization(t *testing.T) {
 	lease := func(name string) *coordinationv1.Lease {
 		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: corev1.NamespaceNodeLease}, Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(name)}}
 	}
+	dnsSlice := func(ns, name string) *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Labels: map[string]string{discoveryv1.LabelServiceName: "kube-dns"}}, AddressType: discoveryv1.AddressTypeIPv4}
+	}
+	if _, err := n2.DiscoveryV1().EndpointSlices("kube-system").Create(ctx, dnsSlice("kube-system", agent.DNSEndpointSliceName("n2")), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("node n2 creates its kube-dns slice: %v", err)
+	}
 	for _, tc := range []struct {
 		name    string
 		do      func() error
 		allowed bool
 	}{
+		// The agents' kube-dns endpoints (DESIGN §5.4): each node writes only its own slice.
+		{name: "create own kube-dns slice", allowed: true, do: func() error {
+			_, err := n1.DiscoveryV1().EndpointSlices("kube-system").Create(ctx, dnsSlice("kube-system", "kube-dns-n1"), metav1.CreateOptions{})
+			return err
+		}},
+		{name: "update own kube-dns slice", allowed: true, do: func() error {
+			_, err := n1.DiscoveryV1().EndpointSlices("kube-system").Patch(ctx, "kube-dns-n1", types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`), metav1.PatchOptions{})
+			return err
+		}},
+		{name: "create another node's kube-dns slice", do: func() error {
+			_, err := n1.DiscoveryV1().EndpointSlices("kube-system").Create(ctx, dnsSlice("kube-system", "kube-dns-n3"), metav1.CreateOptions{})
+			return err
+		}},
+		{name: "create a kube-dns slice outside kube-system", do: func() error {
+			_, err := n1.DiscoveryV1().EndpointSlices("default").Create(ctx, dnsSlice("default", "kube-dns-n1"), metav1.CreateOptions{})
+			return err
+		}},
+		{name: "update another node's kube-dns slice", do: func() error {
+			_, err := n1.DiscoveryV1().EndpointSlices("kube-system").Patch(ctx, "kube-dns-n2", types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`), metav1.PatchOptions{})
+			return err
+		}},
+		{name: "delete another node's kube-dns slice", do: func() error {
+			return n1.DiscoveryV1().EndpointSlices("kube-system").Delete(ctx, "kube-dns-n2", metav1.DeleteOptions{})
+		}},
+		{name: "delete own kube-dns slice", allowed: true, do: func() error {
+			return n1.DiscoveryV1().EndpointSlices("kube-system").Delete(ctx, "kube-dns-n1", metav1.DeleteOptions{})
+		}},
 		{name: "create another node", do: func() error {
 			_, err := n1.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n3"}}, metav1.CreateOptions{})
 			return err
