@@ -20,7 +20,13 @@ import (
 
 // runNetexec is agnhost's netexec: an HTTP server with /, /clientip, /echo, /exit, /healthz,
 // /hostname, /hostName, /header, /shell, /dial and /shutdown, and a UDP server answering the
-// commands "hostname", "echo <msg>" and "clientip".
+// commands "hostname", "echo <msg>" and "clientip". As agnhost, --delay-shutdown keeps both
+// servers answering for that many seconds after SIGTERM (a terminating endpoint that still
+// serves).
+//
+// kubesvc addition: /whoami (HTTP) and "whoami" (UDP) answer "<hostname> <client ip:port>", so
+// one connection tells which pod it reached and which source address the pod saw (the proxy
+// behaviour table, internal/proxy/proxytest).
 func runNetexec(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fs := pflag.NewFlagSet("netexec", pflag.ContinueOnError)
 	httpPort := fs.Int("http-port", 8080, "HTTP listen port")
@@ -30,7 +36,9 @@ func runNetexec(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	// The servers run until serveCtx ends: at once on /exit or an error, else --delay-shutdown
+	// after ctx (SIGTERM).
+	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	var log sync.Mutex
 	logf := func(format string, a ...any) {
@@ -75,6 +83,10 @@ func runNetexec(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		fmt.Fprint(w, h)
 	}
 	mux.HandleFunc("/hostname", hostname)
+	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		h, _ := os.Hostname()
+		fmt.Fprint(w, h+" "+r.RemoteAddr)
+	})
 	mux.HandleFunc("/hostName", hostname)
 	mux.HandleFunc("/shell", func(w http.ResponseWriter, r *http.Request) {
 		cmd := r.FormValue("cmd")
@@ -102,7 +114,7 @@ func runNetexec(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	logf("Started HTTP server on port %d", *httpPort)
 	errc := make(chan error, 1)
-	go func() { errc <- serveHTTP(ctx, ":"+strconv.Itoa(*httpPort), mux) }()
+	go func() { errc <- serveHTTP(serveCtx, ":"+strconv.Itoa(*httpPort), mux) }()
 	select {
 	case code := <-exit:
 		os.Exit(code)
@@ -133,6 +145,9 @@ func udpCommands(pc net.PacketConn, logf func(string, ...any)) {
 			reply, _ = os.Hostname()
 		case cmd == "clientip":
 			reply = addr.String()
+		case cmd == "whoami":
+			h, _ := os.Hostname()
+			reply = h + " " + addr.String()
 		case strings.HasPrefix(cmd, "echo "):
 			reply = strings.TrimPrefix(cmd, "echo ")
 		default:

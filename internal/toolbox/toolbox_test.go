@@ -174,6 +174,7 @@ func TestNetexec(t *testing.T) {
 		{name: "hostname", path: "/hostname", want: host},
 		{name: "echo", path: "/echo?msg=hello", want: "hello"},
 		{name: "clientip", path: "/clientip", want: "127.0.0.1:", prefix: true},
+		{name: "whoami", path: "/whoami", want: host + " 127.0.0.1:", prefix: true},
 		{name: "dial http", path: fmt.Sprintf("/dial?request=hostname&protocol=http&host=127.0.0.1&port=%d&tries=2", hp), want: `{"responses":["` + host + `","` + host + `"],"errors":[]}` + "\n"},
 		{name: "dial udp", path: fmt.Sprintf("/dial?request=echo%%20x&protocol=udp&host=127.0.0.1&port=%d&tries=1", up), want: `{"responses":["x"],"errors":[]}` + "\n"},
 	} {
@@ -190,6 +191,53 @@ func TestNetexec(t *testing.T) {
 	}
 	if got := udp(t, addr, "echo hi there"); got != "hi there" {
 		t.Fatalf("UDP echo: %q", got)
+	}
+	if got := udp(t, addr, "whoami"); !strings.HasPrefix(got, host+" 127.0.0.1:") {
+		t.Fatalf("UDP whoami: %q", got)
+	}
+}
+
+// A terminating netexec with --delay-shutdown keeps serving until the delay ends, as
+// agnhost's: the proxy table's terminating endpoints (k8s-service-spec.md PX-E-01) rely on it.
+func TestNetexec_DelayShutdownKeepsServing(t *testing.T) {
+	netnstest.RequireIsolated(t)
+	hp, up := freePort(t), freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	out := &syncBuffer{}
+	go func() {
+		done <- Run(ctx, []string{"netexec", "--http-port=" + strconv.Itoa(hp), "--udp-port=" + strconv.Itoa(up), "--delay-shutdown=2"}, out, out)
+	}()
+	base := fmt.Sprintf("http://127.0.0.1:%d", hp)
+	waitGet(t, base+"/healthz")
+	stopped := time.Now()
+	cancel()
+	servertest.WaitFor(t, 10*time.Second, "shutdown delay logged", func() error {
+		if !strings.Contains(out.String(), "Sleeping 2 seconds before terminating") {
+			return fmt.Errorf("log: %s", out.String())
+		}
+		return nil
+	})
+	if code, _, err := get(base + "/hostname"); err != nil || code != 200 {
+		t.Fatalf("GET during the shutdown delay: %d %v", code, err)
+	}
+	if got := udp(t, fmt.Sprintf("127.0.0.1:%d", up), "echo still"); got != "still" {
+		t.Fatalf("UDP during the shutdown delay: %q", got)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(stopped); d < 2*time.Second {
+			t.Fatalf("stopped after %v, want the 2 s delay", d)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("netexec did not stop after its shutdown delay")
+	}
+	if _, _, err := get(base + "/hostname"); err == nil {
+		t.Fatal("HTTP still answers after the shutdown delay")
 	}
 }
 
