@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// connectRTT opens a TCP connection to addr from the node and returns how long connect(2)
+// took: one SYN / SYN-ACK round trip through the node's netfilter hooks. The socket is closed
+// with an RST (SO_LINGER 0), so no TIME_WAIT is left behind. timeout bounds a SYN that is
+// dropped.
+func connectRTT(addr netip.AddrPort, timeout time.Duration) (time.Duration, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(fd)
+	tv := unix.NsecToTimeval(timeout.Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+		return 0, fmt.Errorf("SO_SNDTIMEO: %w", err)
+	}
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
+		return 0, fmt.Errorf("SO_LINGER: %w", err)
+	}
+	sa := &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}
+	t0 := time.Now()
+	err = unix.Connect(fd, sa)
+	d := time.Since(t0)
+	if errors.Is(err, unix.EINPROGRESS) {
+		err = fmt.Errorf("connect %s: timed out after %v", addr, timeout)
+	} else if err != nil {
+		err = fmt.Errorf("connect %s: %w", addr, err)
+	}
+	return d, err
+}
+
+// probeTimeout bounds one connect attempt. Unprogrammed ClusterIPs are refused by the sink at
+// once, so this only matters if a SYN is lost.
+const probeTimeout = 100 * time.Millisecond
+
+// waitConnect tries to connect to addr every interval until an attempt succeeds, and returns
+// the time of that success. The attempts run one after the other on one locked thread; an
+// attempt that fails fast (refused) is followed by the next at the next interval tick.
+func waitConnect(ctx context.Context, addr netip.AddrPort, interval time.Duration) (time.Time, int, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var lastErr error
+	attempts := 0
+	next := time.Now()
+	for {
+		if err := ctx.Err(); err != nil {
+			return time.Time{}, attempts, fmt.Errorf("%w after %d attempts; last: %v", err, attempts, lastErr)
+		}
+		attempts++
+		_, err := connectRTT(addr, probeTimeout)
+		if err == nil {
+			return time.Now(), attempts, nil
+		}
+		lastErr = err
+		next = next.Add(interval)
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		} else {
+			next = time.Now()
+		}
+	}
+}
+
+// waitRefused waits until a connect to addr fails (the proxy removed the Service).
+func waitRefused(ctx context.Context, addr netip.AddrPort, interval time.Duration) error {
+	for {
+		if _, err := connectRTT(addr, probeTimeout); err != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s still connects: %w", addr, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
+}
+
+// latencySamples measures n connect round trips to each of the two address lists, alternating
+// between them (so both see the same machine load), and returns the two sample sets. Targets
+// within a list are used round-robin.
+func latencySamples(n int, a, b []netip.AddrPort) (la, lb []time.Duration, err error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	la, lb = make([]time.Duration, 0, n), make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		d, err := connectRTT(a[i%len(a)], time.Second)
+		if err != nil {
+			return nil, nil, err
+		}
+		la = append(la, d)
+		d, err = connectRTT(b[i%len(b)], time.Second)
+		if err != nil {
+			return nil, nil, err
+		}
+		lb = append(lb, d)
+	}
+	return la, lb, nil
+}
