@@ -1,0 +1,50 @@
+package proxytest
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestProxy runs the behaviour table against every proxy mode (TestProxy/<mode>/<case>):
+// first the dynamic cases that change the world, one at a time, then the table in parallel.
+// PROXYTEST_MODES (comma-separated) narrows the modes; "none" runs the world without a proxy
+// (only the control cases can pass: a check of the harness itself).
+func TestProxy(t *testing.T) {
+	modes := Modes
+	if m := os.Getenv("PROXYTEST_MODES"); m != "" {
+		modes = strings.Split(m, ",")
+	}
+	only := os.Getenv("PROXYTEST_CASES") // substring filter for debugging
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			flag := mode
+			if mode == "none" {
+				flag = ""
+			}
+			e := Setup(t, flag)
+			e.Mode = mode
+			for _, d := range Dynamic() {
+				if only != "" && !strings.Contains(d.Name, only) {
+					continue
+				}
+				t.Run(d.Name, func(t *testing.T) {
+					if !d.Sequential {
+						t.Parallel()
+					}
+					t.Logf("%s", d.Rule)
+					d.Run(t, e)
+				})
+			}
+			for _, c := range Cases() {
+				if only != "" && !strings.Contains(c.Name, only) {
+					continue
+				}
+				t.Run(c.Name, func(t *testing.T) {
+					t.Parallel()
+					e.Run(t, c)
+				})
+			}
+		})
+	}
+}
