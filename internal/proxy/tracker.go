@@ -35,12 +35,12 @@ type Tracker struct {
 	nodeName string
 	families Families
 
-	mu       sync.Mutex
-	services map[types.NamespacedName][]ServicePort
-	slices   map[types.NamespacedName]map[string]*slimSlice // service → slice name → slice
-	dirty    sets.Set[types.NamespacedName]
-	triggers map[types.NamespacedName]time.Time // earliest last-change-trigger-time per dirty service
-	svcCount, epCount int // changes pending
+	mu                sync.Mutex
+	services          map[types.NamespacedName][]ServicePort
+	slices            map[types.NamespacedName]map[string]*slimSlice // service → slice name → slice
+	dirty             sets.Set[types.NamespacedName]
+	triggers          map[types.NamespacedName]time.Time // earliest last-change-trigger-time per dirty service
+	svcCount, epCount int                                // changes pending
 
 	// state is owned by Update's caller.
 	state map[ServicePortName]*ServiceState

@@ -1,0 +1,88 @@
+package nftables
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"kubesvc/internal/proxy"
+)
+
+// TableName is the table in families ip and ip6 (NFT-01; kube-proxy's is "kube-proxy").
+const TableName = "kubesvc"
+
+// Base chains (NFT-02), fixed chains, sets and maps (§6.2). masquerade-non-pod is ours: it
+// holds the local-traffic detector (`ip saddr <clusterCIDR> return`, one rule per CIDR) so
+// that several cluster CIDRs need no interval set.
+const (
+	chainFilterPrerouting     = "filter-prerouting"
+	chainFilterInput          = "filter-input"
+	chainFilterForward        = "filter-forward"
+	chainFilterOutput         = "filter-output"
+	chainFilterOutputPostDNAT = "filter-output-post-dnat"
+	chainNATPrerouting        = "nat-prerouting"
+	chainNATOutput            = "nat-output"
+	chainNATPostrouting       = "nat-postrouting"
+
+	chainServices               = "services"
+	chainServiceEndpointsCheck  = "service-endpoints-check"
+	chainNodePortEndpointsCheck = "nodeport-endpoints-check"
+	chainReject                 = "reject-chain"
+	chainFirewallCheck          = "firewall-check"
+	chainClusterIPsCheck        = "cluster-ips-check"
+	chainMarkForMasquerade      = "mark-for-masquerade"
+	chainMasquerading           = "masquerading"
+	chainMasqueradeNonPod       = "masquerade-non-pod"
+
+	setClusterIPs                 = "cluster-ips"
+	setNodePortIPs                = "nodeport-ips"
+	mapServiceIPs                 = "service-ips"
+	mapServiceNodePorts           = "service-nodeports"
+	mapNoEndpointServices         = "no-endpoint-services"
+	mapNoEndpointNodePorts        = "no-endpoint-nodeports"
+	mapFirewallIPs                = "firewall-ips"
+	masqueradeBit          uint32 = 0x4000 // PX-M-01: --iptables-masquerade-bit 14
+)
+
+// hashAndTruncate is kube-proxy's name scheme (NFT-N-01): the first 8 characters of the
+// base32 SHA-256 of base, "-", base; cut to 240 characters ending in "...".
+func hashAndTruncate(base string) string {
+	sum := sha256.Sum256([]byte(base))
+	name := base32.StdEncoding.EncodeToString(sum[:])[:8] + "-" + base
+	if len(name) > 240 {
+		name = name[:237] + "..."
+	}
+	return name
+}
+
+// serviceBase is "<ns>/<svc>/<proto>/<portname>" (NFT-N-01).
+func serviceBase(n proxy.ServicePortName) string {
+	return fmt.Sprintf("%s/%s/%s/%s", n.Namespace, n.Name, strings.ToLower(string(n.Protocol)), n.Port)
+}
+
+// endpointBase is serviceBase + "__<ip>/<port>" with IPv6 colons as dots.
+func endpointBase(svc string, ip netip.Addr, port int32) string {
+	return fmt.Sprintf("%s__%s/%d", svc, strings.ReplaceAll(ip.String(), ":", "."), port)
+}
+
+// names are the per-service object names.
+type names struct {
+	cluster, local, external, firewall string
+}
+
+func serviceNames(n proxy.ServicePortName) (string, names) {
+	h := hashAndTruncate(serviceBase(n))
+	return serviceBase(n), names{
+		cluster: "service-" + h, local: "local-" + h, external: "external-" + h, firewall: "firewall-" + h,
+	}
+}
+
+func endpointChain(svcBase string, ip netip.Addr, port int32) string {
+	return "endpoint-" + hashAndTruncate(endpointBase(svcBase, ip, port))
+}
+
+func affinitySet(svcBase string, ip netip.Addr, port int32) string {
+	return "affinity-" + hashAndTruncate(endpointBase(svcBase, ip, port))
+}

@@ -1,0 +1,267 @@
+package nftables
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"kubesvc/internal/proxy"
+)
+
+const dialTimeout = 5 * time.Second
+
+// TestProxier_ClusterIP covers the cluster-IP cases on one node: every endpoint gets
+// connections (PX-E-05), the client's pod IP is kept (PX-M-03: no masquerade from pods),
+// zero endpoints are rejected at once (PX-T-01), ClientIP affinity sticks (PX-A-02), a pod
+// reaches itself through the VIP (hairpin, PX-M-03a), UDP works.
+func TestProxier_ClusterIP(t *testing.T) {
+	w := newWorld(t, "a", "b", "c", "client")
+	web := svc("web", "10.96.0.10", 80, w.ep("a", true), w.ep("b", true), w.ep("c", true))
+	empty := svc("empty", "10.96.0.11", 80)
+	sticky := svc("sticky", "10.96.0.12", 80, w.ep("a", true), w.ep("b", true), w.ep("c", true))
+	sticky.AffinityTimeout = time.Hour
+	dns := svc("dns", "10.96.0.13", 53, w.ep("a", true), w.ep("b", true))
+	dns.Name.Protocol, dns.Protocol = corev1.ProtocolUDP, corev1.ProtocolUDP
+	w.sync(snapshot(web, empty, sticky, dns), true)
+
+	t.Run("PX-E-05 every endpoint gets traffic", func(t *testing.T) {
+		seen := map[string]int{}
+		for i := 0; i < 60 && len(seen) < 3; i++ {
+			pod, src, err := dial(w.pods["client"], "10.96.0.10:80", dialTimeout)
+			if err != nil {
+				t.Fatalf("connection %d: %v", i, err)
+			}
+			if src != w.ips["client"].String() {
+				t.Fatalf("pod %s saw source %s, want the client pod's %s (no masquerade)", pod, src, w.ips["client"])
+			}
+			seen[pod]++
+		}
+		if len(seen) != 3 {
+			t.Fatalf("endpoints reached: %v, want a, b and c", seen)
+		}
+	})
+	t.Run("PX-T-01 no endpoints is connection refused", func(t *testing.T) {
+		start := time.Now()
+		_, _, err := dial(w.pods["client"], "10.96.0.11:80", dialTimeout)
+		if !isRefused(err) {
+			t.Fatalf("dial: %v, want ECONNREFUSED", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("refusal took %s", d)
+		}
+	})
+	t.Run("NFT cluster-ips-check rejects undefined ports", func(t *testing.T) {
+		if _, _, err := dial(w.pods["client"], "10.96.0.10:81", dialTimeout); !isRefused(err) {
+			t.Fatalf("dial: %v, want ECONNREFUSED", err)
+		}
+	})
+	t.Run("PX-A-02 affinity sticks", func(t *testing.T) {
+		first, _, err := dial(w.pods["client"], "10.96.0.12:80", dialTimeout)
+		must(t, err)
+		for i := 0; i < 20; i++ {
+			pod, _, err := dial(w.pods["client"], "10.96.0.12:80", dialTimeout)
+			must(t, err)
+			if pod != first {
+				t.Fatalf("connection %d reached %s, first reached %s", i, pod, first)
+			}
+		}
+	})
+	t.Run("PX-M-03a hairpin", func(t *testing.T) {
+		// A pod reaching a VIP whose only endpoint is itself: masqueraded, so the reply
+		// comes back through the node.
+		self := svc("self", "10.96.0.14", 80, w.ep("a", true))
+		w.sync(snapshot(web, empty, sticky, dns, self), false, self.Name)
+		pod, src, err := dial(w.pods["a"], "10.96.0.14:80", dialTimeout)
+		must(t, err)
+		if pod != "a" || src == w.ips["a"].String() {
+			t.Fatalf("hairpin reached %s from %s, want a from a masqueraded address", pod, src)
+		}
+	})
+	t.Run("UDP", func(t *testing.T) {
+		pod, err := dialUDP(w.pods["client"], "10.96.0.13:53", dialTimeout)
+		must(t, err)
+		if pod != "a" && pod != "b" {
+			t.Fatalf("UDP reached %q", pod)
+		}
+	})
+}
+
+// TestProxier_External covers NodePort from the LAN (PX-T-05: masqueraded),
+// externalTrafficPolicy Local (PX-T-03: source kept; dropped without a local endpoint) and an
+// externalIP.
+func TestProxier_External(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	np := svc("np", "10.96.0.20", 80, w.ep("a", true), w.ep("b", true))
+	np.NodePort = 30080
+	local := svc("local", "10.96.0.21", 80, w.ep("a", true), proxy.Endpoint{IP: netip.MustParseAddr("10.244.1.9"), Port: 8080, Ready: true, Serving: true, NodeName: "node2"})
+	local.NodePort, local.ExternalPolicyLocal = 30081, true
+	remote := svc("remote", "10.96.0.22", 80, proxy.Endpoint{IP: netip.MustParseAddr("10.244.1.9"), Port: 8080, Ready: true, Serving: true, NodeName: "node2"})
+	remote.NodePort, remote.ExternalPolicyLocal = 30082, true
+	ext := svc("ext", "10.96.0.23", 80, w.ep("b", true))
+	ext.ExternalIPs = []netip.Addr{nodeIP}
+	ext.Port = 8888
+	empty := svc("emptynp", "10.96.0.24", 80)
+	empty.NodePort = 30083
+	w.sync(snapshot(np, local, remote, ext, empty), true)
+
+	t.Run("PX-T-05 NodePort from the LAN is masqueraded", func(t *testing.T) {
+		for i := 0; i < 10; i++ {
+			pod, src, err := dial(w.client, "198.51.100.11:30080", dialTimeout)
+			must(t, err)
+			if pod != "a" && pod != "b" {
+				t.Fatalf("reached %q", pod)
+			}
+			if src == clientIP.String() {
+				t.Fatalf("pod saw the client's own address %s: not masqueraded", src)
+			}
+		}
+	})
+	t.Run("PX-T-03 eTP Local keeps the source IP", func(t *testing.T) {
+		pod, src, err := dial(w.client, "198.51.100.11:30081", dialTimeout)
+		must(t, err)
+		if pod != "a" || src != clientIP.String() {
+			t.Fatalf("reached %s from %s, want a from %s", pod, src, clientIP)
+		}
+	})
+	t.Run("PX-T-03 eTP Local without local endpoint drops", func(t *testing.T) {
+		_, _, err := dial(w.client, "198.51.100.11:30082", 2*time.Second)
+		if err == nil || isRefused(err) {
+			t.Fatalf("dial: %v, want a timeout (dropped, not rejected)", err)
+		}
+	})
+	t.Run("PX-T-01 NodePort without endpoints is refused", func(t *testing.T) {
+		if _, _, err := dial(w.client, "198.51.100.11:30083", dialTimeout); !isRefused(err) {
+			t.Fatalf("dial: %v, want ECONNREFUSED", err)
+		}
+	})
+	t.Run("externalIP", func(t *testing.T) {
+		pod, _, err := dial(w.client, "198.51.100.11:8888", dialTimeout)
+		must(t, err)
+		if pod != "b" {
+			t.Fatalf("reached %q", pod)
+		}
+	})
+}
+
+// TestProxier_IncrementalSync asserts on what a sync sends (NFT-S-02, NFT-S-03): adding one
+// endpoint to one service rewrites that service's chains and sends only its changed
+// elements; an unchanged snapshot sends nothing but the empty batch; removing a service
+// deletes its objects; traffic follows.
+func TestProxier_IncrementalSync(t *testing.T) {
+	w := newWorld(t, "a", "b", "client")
+	var sts []*proxy.ServiceState
+	for i := 0; i < 50; i++ {
+		sts = append(sts, svc("s"+itoa(i), "10.96.1."+itoa(i+1), 80, w.ep("a", true)))
+	}
+	w.sync(snapshot(sts...), true)
+	var log []string
+	w.dp.SetOpLog(&log)
+
+	w.sync(snapshot(sts...), false)
+	if len(log) != 0 {
+		t.Fatalf("unchanged sync sent %d operations:\n%s", len(log), strings.Join(log, "\n"))
+	}
+
+	changed := svc("s7", "10.96.1.8", 80, w.ep("a", true), w.ep("b", true))
+	sts[7] = changed
+	w.sync(snapshot(sts...), false, changed.Name)
+	text := strings.Join(log, "\n")
+	for _, line := range log {
+		if strings.Contains(line, "element") {
+			t.Fatalf("adding an endpoint changed elements (the service-ips element keeps its chain):\n%s", text)
+		}
+		if !strings.Contains(line, "default/s7/") {
+			t.Fatalf("operation on another service: %q\n%s", line, text)
+		}
+	}
+	if !strings.Contains(text, "add chain ip endpoint-") || !strings.Contains(text, "numgen random mod 2") {
+		t.Fatalf("sync did not add the endpoint chain and the 2-way numgen:\n%s", text)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 40 && len(seen) < 2; i++ {
+		pod, _, err := dial(w.pods["client"], "10.96.1.8:80", dialTimeout)
+		must(t, err)
+		seen[pod] = true
+	}
+	if !seen["a"] || !seen["b"] {
+		t.Fatalf("after the incremental sync reached %v, want a and b", seen)
+	}
+
+	// Emptying the service: one element moves from service-ips to no-endpoint-services.
+	gone := svc("s7", "10.96.1.8", 80)
+	sts[7] = gone
+	w.sync(snapshot(sts...), false, gone.Name)
+	text = strings.Join(log, "\n")
+	for _, want := range []string{
+		"delete element ip service-ips { 10.96.1.8 . 6 . 80 }",
+		"add element ip no-endpoint-services { 10.96.1.8 . 6 . 80 : goto reject-chain }",
+	} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("missing %q in:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(text, "element"); n != 2 {
+		t.Fatalf("%d element operations, want 2:\n%s", n, text)
+	}
+	if _, _, err := dial(w.pods["client"], "10.96.1.8:80", dialTimeout); !isRefused(err) {
+		t.Fatalf("dial emptied service: %v, want ECONNREFUSED", err)
+	}
+	// Removing a service whose cluster IP another port shares keeps the cluster-ips element.
+	delete(snapshot().Services, gone.Name)
+	snap := snapshot(append(sts[:7:7], sts[8:]...)...)
+	w.sync(snap, false, gone.Name)
+	text = strings.Join(log, "\n")
+	if !strings.Contains(text, "delete element ip cluster-ips { 10.96.1.8 }") || !strings.Contains(text, "delete element ip no-endpoint-services") {
+		t.Fatalf("removing the service:\n%s", text)
+	}
+}
+
+// TestProxier_Cleanup: Cleanup leaves no kubesvc table (issue item 4), and is safe twice.
+func TestProxier_Cleanup(t *testing.T) {
+	w := newWorld(t)
+	w.sync(snapshot(svc("x", "10.96.0.1", 80)), true)
+	must(t, w.dp.Cleanup())
+	must(t, w.dp.Cleanup())
+	tables, err := w.dp.conn.ListTables()
+	must(t, err)
+	for _, tb := range tables {
+		if tb.Name == TableName {
+			t.Fatalf("table %s left in family %d", tb.Name, tb.Family)
+		}
+	}
+}
+
+// TestProxier_RestartKeepsRules: a new Proxier (an agent restart) takes over the table the old
+// one left with a full sync; traffic flows before, between and after.
+func TestProxier_RestartKeepsRules(t *testing.T) {
+	w := newWorld(t, "a", "client")
+	snap := snapshot(svc("web", "10.96.0.30", 80, w.ep("a", true)))
+	w.sync(snap, true)
+	_, _, err := dial(w.pods["client"], "10.96.0.30:80", dialTimeout)
+	must(t, err)
+	must(t, w.dp.Close())
+	_, _, err = dial(w.pods["client"], "10.96.0.30:80", dialTimeout)
+	must(t, err) // rules stay while no agent runs
+	dp2, err := New(Config{NetNS: w.dp.conn.NetNS})
+	must(t, err)
+	w.dp = dp2
+	w.sync(snap, true)
+	_, _, err = dial(w.pods["client"], "10.96.0.30:80", dialTimeout)
+	must(t, err)
+}
+
+func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(i)) }
+
+func fmtInt(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	s := ""
+	for ; i > 0; i /= 10 {
+		s = string(rune('0'+i%10)) + s
+	}
+	return s
+}
