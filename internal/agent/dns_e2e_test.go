@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -211,7 +209,11 @@ func newDNSWorld(t *testing.T) *dnsWorld {
 	}
 	d.clients = []*corev1.Pod{d.pods["dnsclient-1"], d.pods["dnsclient-2"]}
 	for _, c := range d.clients {
-		d.clientNS = append(d.clientNS, podNetNS(t, w, c))
+		ns, err := w.PodNetNS(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.clientNS = append(d.clientNS, ns)
 	}
 	// The headless Service's endpoints: web-0 and web-1 ready, web-2 not.
 	servertest.WaitFor(t, time.Minute, "endpoints of web", func() error {
@@ -222,29 +224,6 @@ func newDNSWorld(t *testing.T) *dnsWorld {
 		return nil
 	})
 	return d
-}
-
-// podNetNS returns a /proc path of pod's network namespace: that of a process of the pod,
-// found by the namespace's inode (the pod's own netns mount lives in its node's mount
-// namespace).
-func podNetNS(t *testing.T, w *testcluster.World, pod *corev1.Pod) string {
-	t.Helper()
-	want := strings.TrimSpace(podExec(t, w, pod.Namespace, pod.Name, "readlink", "/proc/self/ns/net"))
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		p := filepath.Join("/proc", e.Name(), "ns", "net")
-		if got, err := os.Readlink(p); err == nil && got == want {
-			return p
-		}
-	}
-	t.Fatalf("no process in the network namespace %s of pod %s", want, pod.Name)
-	return ""
 }
 
 // exchange asks server one question from inside the network namespace ns.
