@@ -1,0 +1,86 @@
+package userspace
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/klog/v2"
+)
+
+// Defaults of Config's zero fields.
+const (
+	DefaultDevice         = "kubesvc-vip0"
+	DefaultDialTimeout    = time.Second
+	DefaultUDPIdleTimeout = 30 * time.Second
+	DefaultDropTimeout    = 30 * time.Second
+	DefaultMaxDropped     = 256
+)
+
+// Config configures the userspace Dataplane. NewConfig returns the defaults; zero fields take
+// them too. It carries no runtime state except the optional Logger.
+type Config struct {
+	// Device is the bridge (without ports) in the node's network namespace that holds the
+	// Services' ClusterIPs, externalIPs and LoadBalancer IPs as local addresses (default
+	// DefaultDevice). The proxy creates it, owns every address on it and deletes it in
+	// Cleanup. At most 15 bytes.
+	Device string `json:"device"`
+	// DialTimeout bounds each connection attempt to an endpoint; after a failure the proxy
+	// tries another endpoint (default DefaultDialTimeout).
+	DialTimeout time.Duration `json:"dialTimeout"`
+	// UDPIdleTimeout ends a UDP session (client address → endpoint) after that long without a
+	// datagram in either direction (default DefaultUDPIdleTimeout, the kernel's UDP conntrack
+	// timeout).
+	UDPIdleTimeout time.Duration `json:"udpIdleTimeout"`
+	// DropTimeout is how long a TCP connection that policy says to drop (externalTrafficPolicy
+	// or internalTrafficPolicy Local with no local endpoint, PX-T-02/03) is held open without
+	// data before it is reset (default DefaultDropTimeout).
+	DropTimeout time.Duration `json:"dropTimeout"`
+	// MaxDropped bounds the connections held for DropTimeout per listener; beyond it dropped
+	// connections are reset at once (default DefaultMaxDropped).
+	MaxDropped int `json:"maxDropped"`
+	// Logger receives errors of the data path (default klog.Background()).
+	Logger klog.Logger `json:"-"`
+}
+
+// NewConfig returns a Config with the defaults.
+func NewConfig() *Config {
+	return &Config{Device: DefaultDevice, DialTimeout: DefaultDialTimeout,
+		UDPIdleTimeout: DefaultUDPIdleTimeout, DropTimeout: DefaultDropTimeout, MaxDropped: DefaultMaxDropped}
+}
+
+func (c *Config) setDefaults() {
+	d := NewConfig()
+	if c.Device == "" {
+		c.Device = d.Device
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = d.DialTimeout
+	}
+	if c.UDPIdleTimeout == 0 {
+		c.UDPIdleTimeout = d.UDPIdleTimeout
+	}
+	if c.DropTimeout == 0 {
+		c.DropTimeout = d.DropTimeout
+	}
+	if c.MaxDropped == 0 {
+		c.MaxDropped = d.MaxDropped
+	}
+	if c.Logger.GetSink() == nil {
+		c.Logger = klog.Background()
+	}
+}
+
+// Validate reports the first invalid field after defaulting.
+func (c *Config) Validate() error {
+	if len(c.Device) > 15 {
+		return fmt.Errorf("userspace proxy device %q: longer than 15 bytes", c.Device)
+	}
+	if c.DialTimeout < 0 || c.UDPIdleTimeout < 0 || c.DropTimeout < 0 {
+		return errors.New("userspace proxy timeouts must not be negative")
+	}
+	if c.MaxDropped < 0 {
+		return errors.New("userspace proxy maxDropped must not be negative")
+	}
+	return nil
+}
