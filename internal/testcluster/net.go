@@ -78,7 +78,7 @@ func (w *World) PodNetNS(pod *corev1.Pod) (string, error) {
 	return "", fmt.Errorf("pod %s/%s: no network namespace under %s on node %s", pod.Namespace, pod.Name, n.DataDir, n.Name)
 }
 
-// Dial connects from the pod's network namespace (see PodNetNS).
+// DialFromPod connects from the pod's network namespace (see PodNetNS).
 func (w *World) DialFromPod(ctx context.Context, pod *corev1.Pod, network, addr string) (net.Conn, error) {
 	ns, err := w.PodNetNS(pod)
 	if err != nil {
