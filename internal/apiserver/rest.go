@@ -131,7 +131,8 @@ func accessorRV(obj runtime.Object) string {
 
 func partialMetadata(info *resource.Info, obj runtime.Object) *metav1.PartialObjectMetadata {
 	m, _ := meta.Accessor(obj)
-	p := &metav1.PartialObjectMetadata{ObjectMeta: *metaOf(m).DeepCopy()}
+	// A shallow copy, as kube's meta.AsPartialObjectMetadata: it is only encoded.
+	p := &metav1.PartialObjectMetadata{ObjectMeta: *metaOf(m)}
 	p.APIVersion, p.Kind = metav1.SchemeGroupVersion.String(), "PartialObjectMetadata"
 	return p
 }
@@ -220,31 +221,23 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, ri requestInf
 	lm := metav1.ListMeta{ResourceVersion: strconv.FormatInt(res.ResourceVersion, 10), Continue: res.Continue, RemainingItemCount: res.RemainingItemCount}
 	switch n.output {
 	case outputTable:
-		t, err := s.toTable(r, ri.info, res.Items, lm, true)
-		if err != nil {
-			return err
-		}
-		s.writeObject(w, r, http.StatusOK, t)
-		return nil
+		return s.writeTable(w, r, ri.info, res.Items, lm)
 	case outputPartialMetadata:
-		pl := &metav1.PartialObjectMetadataList{ListMeta: lm}
-		pl.APIVersion, pl.Kind = metav1.SchemeGroupVersion.String(), "PartialObjectMetadataList"
-		for _, it := range res.Items {
-			pl.Items = append(pl.Items, *partialMetadata(ri.info, it))
+		var items []runtime.Object // null when empty, as kube's asPartialObjectMetadataList
+		if len(res.Items) > 0 {
+			items = make([]runtime.Object, 0, len(res.Items))
 		}
-		s.writeObject(w, r, http.StatusOK, pl)
+		for _, it := range res.Items {
+			items = append(items, partialMetadata(ri.info, it))
+		}
+		s.writeList(w, r, metav1.SchemeGroupVersion.WithKind("PartialObjectMetadataList"), lm, items)
 		return nil
 	}
-	list := ri.info.NewList()
-	if err := meta.SetList(list, res.Items); err != nil {
-		return err
+	items := res.Items
+	if items == nil {
+		items = []runtime.Object{} // a typed list's "items":[] (meta.SetList), never null
 	}
-	lma, _ := meta.ListAccessor(list)
-	lma.SetResourceVersion(lm.ResourceVersion)
-	lma.SetContinue(lm.Continue)
-	lma.SetRemainingItemCount(lm.RemainingItemCount)
-	list.GetObjectKind().SetGroupVersionKind(ri.info.GroupVersion().WithKind(ri.info.ListKind))
-	s.writeObject(w, r, http.StatusOK, list)
+	s.writeList(w, r, ri.info.GroupVersion().WithKind(ri.info.ListKind), lm, items)
 	return nil
 }
 

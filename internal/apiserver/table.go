@@ -15,13 +15,9 @@ import (
 // toTable renders objs as a meta.k8s.io/v1 Table, with the row objects kube-apiserver's
 // includeObject parameter asks for (PartialObjectMetadata by default).
 func (s *Server) toTable(r *http.Request, info *resource.Info, objs []runtime.Object, lm metav1.ListMeta, headers bool) (*metav1.Table, error) {
-	include := metav1.IncludeMetadata
-	switch v := metav1.IncludeObjectPolicy(r.URL.Query().Get("includeObject")); v {
-	case "":
-	case metav1.IncludeNone, metav1.IncludeMetadata, metav1.IncludeObject:
-		include = v
-	default:
-		return nil, apierrors.NewBadRequest("includeObject: Unsupported value: \"" + string(v) + "\": supported values: \"None\", \"Metadata\", \"Object\"")
+	include, err := includeObject(r)
+	if err != nil {
+		return nil, err
 	}
 	p := printers.For(info.GroupResource())
 	t := &metav1.Table{ListMeta: lm}
@@ -57,4 +53,8 @@ func (s *Server) toTable(r *http.Request, info *resource.Info, objs []runtime.Ob
 		t.Rows = append(t.Rows, row)
 	}
 	return t, nil
+}
+
+func errIncludeObject(v metav1.IncludeObjectPolicy) error {
+	return apierrors.NewBadRequest("includeObject: Unsupported value: \"" + string(v) + "\": supported values: \"None\", \"Metadata\", \"Object\"")
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/btree"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -38,10 +38,13 @@ type cacher struct {
 	prefix string
 
 	mu       sync.Mutex
-	items    map[string]runtime.Object
-	rev      int64         // revision the cache reflects
-	revCh    chan struct{} // closed and replaced when rev advances
-	ring     []*event      // circular buffer of the last len(ring) events
+	items    *btree.BTreeG[entry] // the objects by key; cloned (copy on write) for snapshots
+	dirty    bool                 // items changed since cur was cloned
+	cur      *snapshot            // items at rev, if cloned since the last change
+	snaps    map[int64]*snapshot  // snapshots that continue tokens point at (snapshot.go)
+	rev      int64                // revision the cache reflects
+	revCh    chan struct{}        // closed and replaced when rev advances
+	ring     []*event             // circular buffer of the last len(ring) events
 	head, n  int
 	oldest   int64 // watches may resume from any rev >= oldest
 	watchers map[*Watcher]struct{}
@@ -121,7 +124,7 @@ func (c *cacher) run(ctx context.Context) {
 }
 
 func (c *cacher) relist(ctx context.Context) (int64, error) {
-	items := map[string]runtime.Object{}
+	items := newItems()
 	var rev int64
 	start, end := c.prefix, clientv3.GetPrefixRangeEnd(c.prefix)
 	for {
@@ -141,7 +144,7 @@ func (c *cacher) relist(ctx context.Context) (int64, error) {
 			if err != nil {
 				return 0, err
 			}
-			items[string(kv.Key)] = obj
+			items.ReplaceOrInsert(entry{key: string(kv.Key), obj: obj})
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			break
@@ -155,6 +158,7 @@ func (c *cacher) relist(ctx context.Context) (int64, error) {
 	}
 	c.watchers = map[*Watcher]struct{}{}
 	c.items = items
+	c.dirty = true
 	c.head, c.n = 0, 0
 	c.oldest = rev
 	c.setRevLocked(rev)
@@ -204,7 +208,7 @@ func (c *cacher) apply(evs []*clientv3.Event) {
 	defer c.mu.Unlock()
 	for _, ev := range evs {
 		key := string(ev.Kv.Key)
-		e := &event{key: key, rev: ev.Kv.ModRevision, prev: c.items[key]}
+		e := &event{key: key, rev: ev.Kv.ModRevision, prev: c.get(key)}
 		switch ev.Type {
 		case mvccpb.PUT:
 			obj, err := c.s.decode(c.info, ev.Kv.Value, ev.Kv.ModRevision)
@@ -218,7 +222,8 @@ func (c *cacher) apply(evs []*clientv3.Event) {
 			} else {
 				e.typ = watch.Modified
 			}
-			c.items[key] = obj
+			c.items.ReplaceOrInsert(entry{key: key, obj: obj})
+			c.dirty = true
 		case mvccpb.DELETE:
 			last := e.prev
 			if ev.PrevKv != nil {
@@ -233,7 +238,8 @@ func (c *cacher) apply(evs []*clientv3.Event) {
 				continue
 			}
 			e.typ, e.obj = watch.Deleted, last
-			delete(c.items, key)
+			c.items.Delete(entry{key: key})
+			c.dirty = true
 		}
 		c.push(e)
 		for w := range c.watchers {
@@ -286,33 +292,6 @@ func (c *cacher) waitFresh(ctx context.Context, rev int64) error {
 	}
 }
 
-// list returns the cached objects under prefix once the cache has reached rev, sorted by key,
-// and their keys.
-func (c *cacher) list(ctx context.Context, prefix string, rev int64, filter func(runtime.Object) bool) (*ListResult, []string, error) {
-	if err := c.waitFresh(ctx, rev); err != nil {
-		return nil, nil, err
-	}
-	c.mu.Lock()
-	keys := make([]string, 0, len(c.items))
-	for k := range c.items {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	out := &ListResult{ResourceVersion: c.rev, Items: make([]runtime.Object, 0, len(keys))}
-	kept := keys[:0]
-	for _, k := range keys {
-		obj := c.items[k]
-		if filter == nil || filter(obj) {
-			out.Items = append(out.Items, obj)
-			kept = append(kept, k)
-		}
-	}
-	c.mu.Unlock()
-	return out, kept, nil
-}
-
 // WatchOptions select a watch.
 type WatchOptions struct {
 	// ResourceVersion to start after; 0 starts with synthetic ADDED events for the current state.
@@ -359,19 +338,12 @@ func (s *Store) Watch(ctx context.Context, info *resource.Info, opts WatchOption
 	defer c.mu.Unlock()
 	switch {
 	case opts.SendInitialEvents || opts.ResourceVersion == 0:
-		keys := make([]string, 0, len(c.items))
-		for k := range c.items {
-			if strings.HasPrefix(k, w.prefix) {
-				keys = append(keys, k)
+		ascendPrefix(c.items, w.prefix, w.prefix, func(e entry) bool {
+			if w.matches(e.obj) {
+				w.initial = append(w.initial, watch.Event{Type: watch.Added, Object: e.obj})
 			}
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			obj := c.items[k]
-			if w.matches(obj) {
-				w.initial = append(w.initial, watch.Event{Type: watch.Added, Object: obj})
-			}
-		}
+			return true
+		})
 		if opts.SendInitialEvents {
 			w.initial = append(w.initial, watch.Event{Type: watch.Bookmark, Object: c.bookmarkLocked(true)})
 		}

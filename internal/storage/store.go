@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -385,6 +384,14 @@ func decodeContinue(token, prefix string) (string, int64, error) {
 // List returns the objects under prefix.
 func (s *Store) List(ctx context.Context, info *resource.Info, prefix string, opts ListOptions) (*ListResult, error) {
 	if opts.Continue != "" || opts.Exact {
+		s.mu.Lock()
+		c := s.cachers[info]
+		s.mu.Unlock()
+		if c != nil {
+			if res, ok, err := s.listSnapshot(ctx, c, prefix, opts); ok || err != nil {
+				return res, err
+			}
+		}
 		return s.listEtcd(ctx, info, prefix, opts)
 	}
 	var rv int64
@@ -407,20 +414,7 @@ func (s *Store) List(ctx context.Context, info *resource.Info, prefix string, op
 	if err != nil {
 		return nil, err
 	}
-	res, keys, err := c.list(ctx, prefix, rv, opts.Filter)
-	if err != nil {
-		return nil, err
-	}
-	if opts.Limit > 0 && int64(len(res.Items)) > opts.Limit {
-		// Later pages are read from etcd at the cache's revision: one consistent snapshot.
-		rest := int64(len(res.Items)) - opts.Limit
-		res.Continue = encodeContinue(keys[opts.Limit-1]+"\x00", prefix, res.ResourceVersion)
-		res.Items = res.Items[:opts.Limit]
-		if opts.Filter == nil {
-			res.RemainingItemCount = &rest
-		}
-	}
-	return res, nil
+	return s.listCache(ctx, c, prefix, rv, opts)
 }
 
 func (s *Store) listEtcd(ctx context.Context, info *resource.Info, prefix string, opts ListOptions) (*ListResult, error) {
@@ -452,11 +446,8 @@ func (s *Store) listEtcd(ctx context.Context, info *resource.Info, prefix string
 		}
 		resp, err := s.client.Get(ctx, start, gopts...)
 		if err != nil {
-			if err == rpctypes.ErrCompacted || strings.Contains(err.Error(), "required revision has been compacted") {
-				if opts.Continue != "" {
-					return nil, errorf(ErrExpired, prefix, "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
-				}
-				return nil, errorf(ErrExpired, prefix, "resourceVersion: Invalid value: %q: too old resource version: %d", opts.ResourceVersion, rev)
+			if isCompacted(err) {
+				return nil, expiredList(prefix, opts, rev)
 			}
 			return nil, fmt.Errorf("list %s: %w", prefix, err)
 		}
