@@ -1,9 +1,12 @@
 package dns
 
 import (
+	"net"
 	"testing"
+	"time"
 
 	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkServeDNS measures the handler alone (no sockets) for a ClusterIP name, a
@@ -33,3 +36,60 @@ func BenchmarkServeDNS(b *testing.B) {
 type discard struct{ recorder }
 
 func (*discard) WriteMsg(m *mdns.Msg) error { _, err := m.Pack(); return err }
+
+// BenchmarkServer_UDP measures whole queries over UDP on loopback: a real server with
+// metrics on (as in the agent), clients in parallel goroutines each waiting for its answer.
+// Run it in a private network namespace (it opens sockets).
+func BenchmarkServer_UDP(b *testing.B) {
+	s := newTestServer(b, Config{Metrics: prometheus.NewRegistry()}, nil, fixture()...)
+	if err := s.listen(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	addr := s.Addrs()[0]
+	for _, c := range []struct {
+		name  string
+		qname string
+		qtype uint16
+	}{
+		{"clusterip", "kubia.default.svc.cluster.local.", mdns.TypeA},
+		{"headless", "headless.default.svc.cluster.local.", mdns.TypeA},
+		{"srv", "_http._tcp.kubia.default.svc.cluster.local.", mdns.TypeSRV},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			req := new(mdns.Msg)
+			req.SetQuestion(c.qname, c.qtype)
+			wire, err := req.Pack()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				conn, err := net.Dial("udp", addr)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer conn.Close()
+				buf := make([]byte, 1232)
+				for pb.Next() {
+					if _, err := conn.Write(wire); err != nil {
+						b.Error(err)
+						return
+					}
+					_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+					n, err := conn.Read(buf)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if n < 12 || buf[3]&0x0f != 0 {
+						b.Errorf("reply of %d bytes, rcode %d", n, buf[3]&0x0f)
+						return
+					}
+				}
+			})
+		})
+	}
+}
