@@ -122,19 +122,20 @@ func measureProxy(ctx context.Context, p params, l *load, cfg proxyConfig, name 
 	}
 	r.StartupS = ready.Sub(proc.started).Seconds()
 	r.StartupAttempts = attempts
-	st, err := proc.stat()
-	if err != nil {
-		return nil, err
-	}
-	r.StartupCPUS = st.cpu.Seconds()
-	r.RSSSyncedMiB = mib(st.rss)
-	// Give the poller a moment to see the metric of the sync that made the connect work.
+	// Give the poller a moment to see the metric of the sync that made the connect work
+	// (by then kube-proxy has also reaped its nft process, whose CPU counts as its own).
 	waitUntil(ctx, 2*time.Second, func() bool { return seen().count > 0 })
 	stopPoll()
 	wg.Wait()
 	if fs := seen(); fs.count > 0 {
 		r.FirstSyncS = fs.sum / fs.count
 	}
+	st, err := proc.stat()
+	if err != nil {
+		return nil, err
+	}
+	r.StartupCPUS = st.cpu.Seconds()
+	r.RSSSyncedMiB = mib(st.rss)
 
 	idle, _ := proc.waitIdle(ctx, time.Minute)
 	r.IdleAfterS = idle.Seconds()

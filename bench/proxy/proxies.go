@@ -132,7 +132,8 @@ func (p *proxyProc) stop() {
 	}
 }
 
-// procStat is a process's CPU time (own and reaped children's) and memory.
+// procStat is the CPU time of a proxy's process group (the proxy, its reaped children and
+// its live ones, e.g. kube-proxy's `nft -f -`) and the memory of the proxy process.
 type procStat struct {
 	cpu      time.Duration
 	rss, hwm int64 // bytes
@@ -141,25 +142,48 @@ type procStat struct {
 // clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
-func (p *proxyProc) stat() (procStat, error) {
-	pid := p.cmd.Process.Pid
+// readStat returns the process group and the CPU ticks (utime+stime+cutime+cstime) of pid.
+func readStat(pid int) (pgrp int, ticks int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return procStat{}, err
+		return 0, 0, err
 	}
-	// Fields after the parenthesised command name; utime is field 14 overall.
+	// Fields after the parenthesised command name, from field 3 (state) on.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	var ticks int64
+	if len(f) < 15 {
+		return 0, 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	pgrp, _ = strconv.Atoi(f[2])
 	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
 		v, err := strconv.ParseInt(f[i], 10, 64)
 		if err != nil {
-			return procStat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+			return 0, 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
 		}
 		ticks += v
 	}
+	return pgrp, ticks, nil
+}
+
+func (p *proxyProc) stat() (procStat, error) {
+	pid := p.cmd.Process.Pid
+	_, ticks, err := readStat(pid)
+	if err != nil {
+		return procStat{}, err
+	}
+	if ents, err := os.ReadDir("/proc"); err == nil {
+		for _, e := range ents {
+			other, err := strconv.Atoi(e.Name())
+			if err != nil || other == pid {
+				continue
+			}
+			if pgrp, t, err := readStat(other); err == nil && pgrp == pid {
+				ticks += t
+			}
+		}
+	}
 	st := procStat{cpu: time.Duration(ticks) * time.Second / clockTicks}
-	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return procStat{}, err
 	}
