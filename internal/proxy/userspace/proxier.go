@@ -28,6 +28,7 @@ type Proxier struct {
 	now func() time.Time // the clock of ClientIP affinity; time.Now outside tests
 	log interface {
 		Error(err error, msg string, kv ...any)
+		Info(msg string, kv ...any)
 	}
 
 	ctx    context.Context // cancelled by Close: ends dials in progress
@@ -75,9 +76,18 @@ func (k listenerKey) String() string { return string(k.proto) + "/" + k.addr.Str
 // listener is a TCP listener or a UDP socket serving one service port.
 type listener interface {
 	service() *service
-	isExternal() bool
+	destination() dest
 	close()
 }
+
+// dest is the kind of address a listener serves; it selects the endpoint list (spec §5.4).
+type dest uint8
+
+const (
+	destClusterIP    dest = iota // internal traffic
+	destExternal                 // NodePort or externalIP
+	destLoadBalancer             // LB IP: external, and subject to loadBalancerSourceRanges
+)
 
 // New returns the userspace Dataplane. It changes nothing on the node until the first Sync.
 func New(cfg Config) (proxy.Dataplane, error) {
@@ -223,7 +233,7 @@ func (p *Proxier) syncService(name proxy.ServicePortName, st *proxy.ServiceState
 	if e == nil {
 		return nil // gone before and now
 	}
-	want := map[listenerKey]bool{} // key → external
+	want := map[listenerKey]dest{}
 	if st != nil {
 		old := e.svc.pol.Load()
 		pol := newPolicy(st)
@@ -239,7 +249,7 @@ func (p *Proxier) syncService(name proxy.ServicePortName, st *proxy.ServiceState
 	kept := e.keys[:0]
 	for _, k := range e.keys {
 		ext, ok := want[k]
-		if ok && p.listeners[k].isExternal() == ext {
+		if ok && p.listeners[k].destination() == ext {
 			kept = append(kept, k)
 			delete(want, k)
 			continue
@@ -269,24 +279,29 @@ func (p *Proxier) syncService(name proxy.ServicePortName, st *proxy.ServiceState
 }
 
 // wantListeners adds the addresses st is served on (spec §5.2) to want.
-func (p *Proxier) wantListeners(st *proxy.ServiceState, want map[listenerKey]bool) {
+func (p *Proxier) wantListeners(st *proxy.ServiceState, want map[listenerKey]dest) {
+	if st.Protocol != corev1.ProtocolTCP && st.Protocol != corev1.ProtocolUDP {
+		p.log.Info("userspace proxy: protocol not supported; service port not proxied", "service", st.Name.String(), "protocol", st.Protocol)
+		return
+	}
 	port := uint16(st.Port)
 	for _, ip := range st.ClusterIPs {
-		want[listenerKey{netip.AddrPortFrom(ip.Unmap(), port), st.Protocol}] = false
+		want[listenerKey{netip.AddrPortFrom(ip.Unmap(), port), st.Protocol}] = destClusterIP
 	}
-	for _, list := range [][]netip.Addr{st.ExternalIPs, st.LoadBalancerIPs} {
-		for _, ip := range list {
-			want[listenerKey{netip.AddrPortFrom(ip.Unmap(), port), st.Protocol}] = true
-		}
+	for _, ip := range st.ExternalIPs {
+		want[listenerKey{netip.AddrPortFrom(ip.Unmap(), port), st.Protocol}] = destExternal
+	}
+	for _, ip := range st.LoadBalancerIPs {
+		want[listenerKey{netip.AddrPortFrom(ip.Unmap(), port), st.Protocol}] = destLoadBalancer
 	}
 	if st.NodePort != 0 {
 		for _, ip := range p.nodeIPs {
-			want[listenerKey{netip.AddrPortFrom(ip.Unmap(), uint16(st.NodePort)), st.Protocol}] = true
+			want[listenerKey{netip.AddrPortFrom(ip.Unmap(), uint16(st.NodePort)), st.Protocol}] = destExternal
 		}
 	}
 }
 
-func sortedKeys(m map[listenerKey]bool) []listenerKey {
+func sortedKeys(m map[listenerKey]dest) []listenerKey {
 	keys := make([]listenerKey, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -310,12 +325,12 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
-func (p *Proxier) listen(k listenerKey, svc *service, external bool) (listener, error) {
+func (p *Proxier) listen(k listenerKey, svc *service, d dest) (listener, error) {
 	switch k.proto {
 	case corev1.ProtocolTCP:
-		return p.listenTCP(k, svc, external)
+		return p.listenTCP(k, svc, d)
 	case corev1.ProtocolUDP:
-		return p.listenUDP(k, svc, external)
+		return p.listenUDP(k, svc, d)
 	default:
 		return nil, fmt.Errorf("%s: protocol %s is not supported in userspace mode", k, k.proto)
 	}
@@ -403,11 +418,14 @@ func (l *localSources) contains(ip netip.Addr) bool {
 }
 
 // backendsFor is the endpoint list for a new connection from client to a listener of pol's
-// service port: internal, external or short-circuited (spec §5.3/§5.4).
-func (p *Proxier) backendsFor(pol *policy, external bool, client netip.Addr) backends {
+// service port: internal, external or short-circuited (spec §5.3/§5.4); nil (drop) for a
+// client outside an LB IP's loadBalancerSourceRanges (PX-F-01).
+func (p *Proxier) backendsFor(pol *policy, d dest, client netip.Addr) backends {
 	switch {
-	case !external:
+	case d == destClusterIP:
 		return pol.internal
+	case d == destLoadBalancer && !pol.sourceAllowed(client):
+		return nil
 	case pol.externalLocal && p.local.Load().contains(client):
 		return pol.shortCircuit
 	default:

@@ -241,6 +241,39 @@ func TestProxier_ExternalTrafficPolicyLocal(t *testing.T) {
 	}
 }
 
+// TestProxier_LoadBalancerSourceRanges: traffic to an LB IP from outside the ranges is
+// dropped; the ranges apply to LB IPs only, not to the NodePort (PX-F-01).
+func TestProxier_LoadBalancerSourceRanges(t *testing.T) {
+	w := newWorld(t)
+	w.endpoint(w.podNS, pods[0], 8080, corev1.ProtocolTCP)
+	s := web(ep(pods[0], 8080, true))
+	s.sourceRanges = []string{"203.0.113.0/30"} // the LAN client 203.0.113.2 is inside
+	w.sync(snapshot(s), true)
+	if got := hits(t, w.clientNS, "203.0.113.200:80", 3); got[pods[0]+":8080"] != 3 {
+		t.Fatalf("allowed client: %v", got)
+	}
+	s.sourceRanges = []string{"198.51.100.0/24"}
+	w.sync(snapshot(s), false, "web")
+	requireDropped(t, w.clientNS, "203.0.113.200:80")
+	if got := hits(t, w.clientNS, nodeLANIP+":30080", 3); got[pods[0]+":8080"] != 3 {
+		t.Fatalf("NodePort must ignore loadBalancerSourceRanges: %v", got)
+	}
+}
+
+// requireDropped asserts that a connection to target is neither refused nor answered.
+func requireDropped(t *testing.T, ns, target string) {
+	t.Helper()
+	c, err := dial(t, ns, "", target)
+	if err != nil {
+		t.Fatalf("dropped connection to %s must not be refused: %v", target, err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	if n, err := c.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("dropped connection to %s read %d bytes, %v; want no data", target, n, err)
+	}
+}
+
 // TestProxier_InternalTrafficPolicyLocal: ClusterIP traffic goes only to local endpoints; with
 // none (but endpoints elsewhere) it is dropped, not refused (PX-T-02).
 func TestProxier_InternalTrafficPolicyLocal(t *testing.T) {

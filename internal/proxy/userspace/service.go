@@ -32,6 +32,23 @@ type policy struct {
 	externalLocal bool
 	// affinity is the ClientIP affinity timeout, 0 for none (PX-A-01).
 	affinity time.Duration
+	// sourceRanges are the loadBalancerSourceRanges; empty allows every client (PX-F-01).
+	sourceRanges []netip.Prefix
+	// lbIPs are the LB IPs: a node reaching its own LB IP (looped back) is allowed too.
+	lbIPs []netip.Addr
+}
+
+// sourceAllowed is PX-F-01 for traffic to an LB IP.
+func (p *policy) sourceAllowed(client netip.Addr) bool {
+	if len(p.sourceRanges) == 0 || slices.Contains(p.lbIPs, client) {
+		return true
+	}
+	for _, r := range p.sourceRanges {
+		if r.Contains(client) {
+			return true
+		}
+	}
+	return false
 }
 
 // newPolicy takes st's categorized endpoint lists (proxy.Categorize) for the data path.
@@ -42,6 +59,8 @@ func newPolicy(st *proxy.ServiceState) *policy {
 		shortCircuit:  toBackends(st.ClusterPolicyEndpoints),
 		externalLocal: st.ExternalPolicyLocal,
 		affinity:      st.AffinityTimeout,
+		sourceRanges:  st.LoadBalancerSourceRanges,
+		lbIPs:         st.LoadBalancerIPs,
 	}
 }
 

@@ -15,27 +15,27 @@ const maxDialAttempts = 3
 
 // tcpListener serves one TCP address of a service port.
 type tcpListener struct {
-	p        *Proxier
-	svc      *service
-	external bool
-	ln       *net.TCPListener
-	use      *atomic.Int64 // connections on the VIP (nil on node addresses)
-	dropped  atomic.Int32  // connections held by drop
+	p       *Proxier
+	svc     *service
+	dest    dest
+	ln      *net.TCPListener
+	use     *atomic.Int64 // connections on the VIP (nil on node addresses)
+	dropped atomic.Int32  // connections held by drop
 }
 
 func (l *tcpListener) service() *service { return l.svc }
-func (l *tcpListener) isExternal() bool  { return l.external }
+func (l *tcpListener) destination() dest { return l.dest }
 
 // close stops accepting; established connections continue until they end (like conntrack
 // entries in nftables mode) or until Proxier.Close.
 func (l *tcpListener) close() { _ = l.ln.Close() }
 
-func (p *Proxier) listenTCP(k listenerKey, svc *service, external bool) (listener, error) {
+func (p *Proxier) listenTCP(k listenerKey, svc *service, d dest) (listener, error) {
 	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(k.addr))
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", k, err)
 	}
-	l := &tcpListener{p: p, svc: svc, external: external, ln: ln, use: p.useOf(k.addr.Addr())}
+	l := &tcpListener{p: p, svc: svc, dest: d, ln: ln, use: p.useOf(k.addr.Addr())}
 	p.wg.Add(1)
 	go l.serve()
 	return l, nil
@@ -81,7 +81,7 @@ func (l *tcpListener) handle(c *net.TCPConn) {
 	}
 	client := addrPortOf(c.RemoteAddr()).Addr()
 	pol := l.svc.pol.Load()
-	list := l.p.backendsFor(pol, l.external, client)
+	list := l.p.backendsFor(pol, l.dest, client)
 	if len(list) == 0 {
 		l.drop(c)
 		return

@@ -18,11 +18,11 @@ const maxDatagram = 65535
 // a socket connected to the endpoint chosen for it, whose replies go back to the client from
 // the service address.
 type udpListener struct {
-	p        *Proxier
-	svc      *service
-	external bool
-	conn     *net.UDPConn
-	use      *atomic.Int64 // sessions on the VIP (nil on node addresses)
+	p    *Proxier
+	svc  *service
+	dest dest
+	conn *net.UDPConn
+	use  *atomic.Int64 // sessions on the VIP (nil on node addresses)
 
 	mu       sync.Mutex
 	closed   bool
@@ -42,7 +42,7 @@ type udpSession struct {
 }
 
 func (l *udpListener) service() *service { return l.svc }
-func (l *udpListener) isExternal() bool  { return l.external }
+func (l *udpListener) destination() dest { return l.dest }
 
 // close ends the socket and every session (their replies could not be sent anyway).
 func (l *udpListener) close() {
@@ -57,12 +57,12 @@ func (l *udpListener) close() {
 	}
 }
 
-func (p *Proxier) listenUDP(k listenerKey, svc *service, external bool) (listener, error) {
+func (p *Proxier) listenUDP(k listenerKey, svc *service, d dest) (listener, error) {
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(k.addr))
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", k, err)
 	}
-	l := &udpListener{p: p, svc: svc, external: external, conn: conn, use: p.useOf(k.addr.Addr()),
+	l := &udpListener{p: p, svc: svc, dest: d, conn: conn, use: p.useOf(k.addr.Addr()),
 		sessions: make(map[netip.AddrPort]*udpSession)}
 	p.wg.Add(1)
 	go l.serve()
@@ -104,7 +104,7 @@ func (l *udpListener) session(client netip.AddrPort) *udpSession {
 	if s != nil && s.pol == pol {
 		return s
 	}
-	list := l.p.backendsFor(pol, l.external, client.Addr())
+	list := l.p.backendsFor(pol, l.dest, client.Addr())
 	if s != nil {
 		if list.contains(s.backend) {
 			s.pol = pol

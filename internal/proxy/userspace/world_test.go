@@ -346,6 +346,7 @@ type svc struct {
 	port                         int32
 	nodePort                     int32
 	externalIPs, lbIPs           []string
+	sourceRanges                 []string
 	affinity                     time.Duration
 	externalLocal, internalLocal bool
 	endpoints                    []proxy.Endpoint
@@ -383,6 +384,9 @@ func (s svc) state() *proxy.ServiceState {
 	}
 	for _, ip := range s.externalIPs {
 		st.ExternalIPs = append(st.ExternalIPs, netip.MustParseAddr(ip))
+	}
+	for _, r := range s.sourceRanges {
+		st.LoadBalancerSourceRanges = append(st.LoadBalancerSourceRanges, netip.MustParsePrefix(r))
 	}
 	for _, ip := range s.lbIPs {
 		st.LoadBalancerIPs = append(st.LoadBalancerIPs, netip.MustParseAddr(ip))
