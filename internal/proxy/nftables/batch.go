@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
@@ -77,23 +76,28 @@ func (b *batch) addRule(f *fam, chain string, exprs []expr.Any) {
 	b.record("add rule %s %s (%d expressions)", f.name(), chain, len(exprs))
 }
 
-// addNumgenRule adds `numgen random mod N vmap { i : goto targets[i] }` with its anonymous map.
-func (b *batch) addNumgenRule(f *fam, chain string, targets []string) error {
-	anon := &nftables.Set{Table: table(f), Anonymous: true, Constant: true, IsMap: true,
-		KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian}
-	elems := make([]nftables.SetElement, len(targets))
+// addNumgenRules spreads new connections uniformly over targets (PX-E-05): rule i of n
+// is `numgen random mod (n-i) == 0 goto targets[i]` (probability 1/(n-i) of what reaches it,
+// so 1/n overall, as kube-proxy's iptables mode), the last one an unconditional goto.
+//
+// kube-proxy's nftables mode uses one anonymous `numgen random mod n vmap {...}` per service
+// instead; the kernel names each anonymous set by scanning every set of the table
+// (nf_tables_set_alloc_name), which makes a full sync quadratic in the number of Services.
+func (b *batch) addNumgenRules(f *fam, chain string, targets []string) {
+	n := len(targets)
 	for i, t := range targets {
-		elems[i] = nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: t}}
+		if i == n-1 {
+			b.conn.AddRule(&nftables.Rule{Table: table(f), Chain: &nftables.Chain{Name: chain, Table: table(f)}, Exprs: []expr.Any{goTo(t)}})
+			break
+		}
+		b.conn.AddRule(&nftables.Rule{Table: table(f), Chain: &nftables.Chain{Name: chain, Table: table(f)}, Exprs: []expr.Any{
+			&expr.Numgen{Register: reg1, Modulus: uint32(n - i), Type: unix.NFT_NG_RANDOM},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: make([]byte, 4)},
+			goTo(t),
+		}})
 	}
-	if err := b.conn.AddSet(anon, elems); err != nil {
-		return fmt.Errorf("numgen map of %s: %w", chain, err)
-	}
-	b.conn.AddRule(&nftables.Rule{Table: table(f), Chain: &nftables.Chain{Name: chain, Table: table(f)}, Exprs: []expr.Any{
-		&expr.Numgen{Register: reg1, Modulus: uint32(len(targets)), Type: unix.NFT_NG_RANDOM},
-		&expr.Lookup{SourceRegister: reg1, SetName: anon.Name, SetID: anon.ID, IsDestRegSet: true, DestRegister: 0},
-	}})
-	b.record("add rule %s %s numgen random mod %d vmap { %s }", f.name(), chain, len(targets), strings.Join(targets, ", "))
-	return nil
+	b.record("add rules %s %s numgen random over %d endpoints { %s }", f.name(), chain, n, strings.Join(targets, ", "))
+	b.ops += n - 1
 }
 
 // fixedSet describes one of the fixed sets and maps of §6.2.
@@ -106,6 +110,10 @@ func fixedSet(f *fam, name string) *nftables.Set {
 		s.KeyType, s.IsMap, s.DataType, s.Concatenation = f.addrProtoPortType(), true, nftables.TypeVerdict, true
 	case mapServiceNodePorts, mapNoEndpointNodePorts:
 		s.KeyType, s.IsMap, s.DataType, s.Concatenation = typeProtoPort, true, nftables.TypeVerdict, true
+	case mapEndpointChoice:
+		s.KeyType, s.IsMap, s.DataType, s.Concatenation = typeIDNumber, true, f.addrPortType(), true
+	case setHairpin:
+		s.KeyType, s.Concatenation = f.addrAddrType(), true
 	}
 	return s
 }
@@ -136,20 +144,43 @@ func setElements(es []elem) []nftables.SetElement {
 			out[i].VerdictData = &expr.Verdict{Kind: expr.VerdictDrop}
 		case strings.HasPrefix(e.val, "goto "):
 			out[i].VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: e.val[len("goto "):]}
+		default:
+			out[i].Val = e.vb
 		}
 	}
 	return out
+}
+
+// elemChunks splits es so that each NEWSETELEM message stays well under the 64 KiB a
+// netlink attribute can hold (the element list is one nested attribute).
+func elemChunks(es []elem) [][]elem {
+	var out [][]elem
+	start, size := 0, 0
+	for i, e := range es {
+		sz := len(e.kb) + len(e.vb) + len(e.val) + 64
+		if size+sz > 48<<10 {
+			out = append(out, es[start:i])
+			start, size = i, 0
+		}
+		size += sz
+	}
+	return append(out, es[start:])
 }
 
 func (b *batch) addElems(f *fam, set string, es []elem) error {
 	if len(es) == 0 {
 		return nil
 	}
-	if err := b.conn.SetAddElements(fixedSet(f, set), setElements(es)); err != nil {
-		return fmt.Errorf("add elements to %s: %w", set, err)
+	for _, chunk := range elemChunks(es) {
+		if err := b.conn.SetAddElements(fixedSet(f, set), setElements(chunk)); err != nil {
+			return fmt.Errorf("add elements to %s: %w", set, err)
+		}
+		b.ops++
 	}
-	for _, e := range es {
-		b.record("add element %s %s { %s%s }", f.name(), set, e.key, valSuffix(e.val))
+	if b.log != nil {
+		for _, e := range es {
+			*b.log = append(*b.log, fmt.Sprintf("add element %s %s { %s%s }", f.name(), set, e.key, valSuffix(e.val)))
+		}
 	}
 	return nil
 }
@@ -158,11 +189,16 @@ func (b *batch) delElems(f *fam, set string, es []elem) error {
 	if len(es) == 0 {
 		return nil
 	}
-	if err := b.conn.SetDeleteElements(fixedSet(f, set), setElements(es)); err != nil {
-		return fmt.Errorf("delete elements from %s: %w", set, err)
+	for _, chunk := range elemChunks(es) {
+		if err := b.conn.SetDeleteElements(fixedSet(f, set), setElements(chunk)); err != nil {
+			return fmt.Errorf("delete elements from %s: %w", set, err)
+		}
+		b.ops++
 	}
-	for _, e := range es {
-		b.record("delete element %s %s { %s }", f.name(), set, e.key)
+	if b.log != nil {
+		for _, e := range es {
+			*b.log = append(*b.log, fmt.Sprintf("delete element %s %s { %s }", f.name(), set, e.key))
+		}
 	}
 	return nil
 }

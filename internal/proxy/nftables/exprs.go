@@ -195,3 +195,38 @@ func (f *fam) addrProtoPortType() nftables.SetDatatype {
 	}
 	return typeAddrProtoPort4
 }
+
+// dnatChoice is `dnat to numgen random mod n map @endpoint-choice` keyed "id . number":
+// the key goes to registers 8 (id) and 9 (number), the data "addr . port" comes back in
+// register 1 (8, or 8..11 for IPv6) and the next 32-bit register.
+func (f *fam) dnatChoice(id uint32, n int) []expr.Any {
+	portReg := uint32(9)
+	if f.ipv6 {
+		portReg = 12
+	}
+	return []expr.Any{
+		&expr.Immediate{Register: 8, Data: binaryutil.BigEndian.PutUint32(id)},
+		&expr.Numgen{Register: 9, Modulus: uint32(n), Type: unix.NFT_NG_RANDOM},
+		&expr.Lookup{SourceRegister: 8, SetName: mapEndpointChoice, IsDestRegSet: true, DestRegister: reg1},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.natFam, RegAddrMin: reg1, RegProtoMin: portReg},
+	}
+}
+
+// hairpinMatch is `ip saddr . ip daddr @hairpin-endpoints`.
+func (f *fam) hairpinMatch() []expr.Any {
+	second := uint32(9)
+	if f.ipv6 {
+		second = reg2
+	}
+	return []expr.Any{f.loadSaddr(reg1), f.loadDaddr(second), lookup(setHairpin, false)}
+}
+
+var typeIDNumber = nftables.MustConcatSetType(nftables.TypeInteger, nftables.TypeInteger)
+
+func (f *fam) addrPortType() nftables.SetDatatype {
+	return nftables.MustConcatSetType(f.addrType, nftables.TypeInetService)
+}
+
+func (f *fam) addrAddrType() nftables.SetDatatype {
+	return nftables.MustConcatSetType(f.addrType, f.addrType)
+}

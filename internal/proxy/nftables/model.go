@@ -1,6 +1,7 @@
 package nftables
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"time"
@@ -11,16 +12,17 @@ import (
 	"kubesvc/internal/proxy"
 )
 
-// elem is one element of a fixed set or verdict map. key is a readable unique form of kb;
-// val is "" for set elements, "goto <chain>" or "drop" for verdict maps.
+// elem is one element of a fixed set or map. key is a readable unique form of kb; val is ""
+// for set elements, "goto <chain>" or "drop" for verdict maps, a readable form of vb for data
+// maps (endpoint-choice).
 type elem struct {
 	set, key string
-	kb       []byte
+	kb, vb   []byte
 	val      string
 }
 
-// chainSpec is a regular chain with its rules; numgen, when set, adds the final rule
-// `numgen random mod N vmap { 0 : goto numgen[0], ... }` (NFT-N-06).
+// chainSpec is a regular chain with its rules; numgen, when set, adds the final rules that
+// pick one of the numgen chains at random (NFT-N-06; see batch.addNumgenRules).
 type chainSpec struct {
 	name   string
 	rules  [][]expr.Any
@@ -63,7 +65,10 @@ func familyEndpoints(f *fam, eps []proxy.Endpoint) []proxy.Endpoint {
 
 // build returns the objects of one service port in family f (spec §6.3), nil when the
 // Service has no cluster IP of the family. podCIDRs are the family's cluster CIDRs.
-func build(f *fam, st *proxy.ServiceState, podCIDRs []netip.Prefix, nodeIPs []netip.Addr) *objects {
+//
+// ids gives each policy chain without affinity a number: its endpoints are the elements
+// "id . i" of the map endpoint-choice, and one rule picks one (see policy below).
+func build(f *fam, st *proxy.ServiceState, podCIDRs []netip.Prefix, nodeIPs []netip.Addr, ids func(chain string) uint32) *objects {
 	var cip netip.Addr
 	for _, ip := range st.ClusterIPs {
 		if f.has(ip) {
@@ -177,13 +182,27 @@ func build(f *fam, st *proxy.ServiceState, podCIDRs []netip.Prefix, nodeIPs []ne
 			c.rules = append(c.rules, append(append([]expr.Any{f.loadDaddr(reg1)}, prefixMatch(reg1, netip.PrefixFrom(cip, cip.BitLen()), expr.CmpOpEq)...), jump(chainMasqueradeNonPod)))
 		}
 		if st.AffinityTimeout > 0 {
+			// ClientIP affinity: kube-proxy's per-endpoint chains and timed sets.
 			for _, e := range eps {
 				c.rules = append(c.rules, []expr.Any{f.loadSaddr(reg1), lookup(affinitySet(base, e.IP, e.Port), false), goTo(endpointChain(base, e.IP, e.Port))})
 			}
+			for _, e := range eps {
+				c.numgen = append(c.numgen, endpointChain(base, e.IP, e.Port))
+			}
+			return c
 		}
-		for _, e := range eps {
-			c.numgen = append(c.numgen, endpointChain(base, e.IP, e.Port))
+		// Without affinity, one rule: `dnat to numgen random mod N` looked up in
+		// endpoint-choice under this chain's id — no per-endpoint chain, O(1) per packet.
+		id := ids(name)
+		for i, e := range eps {
+			k := binary.BigEndian.AppendUint32(nil, id)
+			k = binary.NativeEndian.AppendUint32(k, uint32(i))
+			v := append(e.IP.AsSlice(), 0, 0, 0, 0)
+			binary.BigEndian.PutUint16(v[len(v)-4:], uint16(e.Port))
+			o.elems = append(o.elems, elem{set: mapEndpointChoice, key: fmt.Sprintf("%d . %d", id, i), kb: k,
+				val: netip.AddrPortFrom(e.IP, uint16(e.Port)).String(), vb: v})
 		}
+		c.rules = append(c.rules, f.dnatChoice(id, len(eps)))
 		return c
 	}
 	if usesCluster {
@@ -209,17 +228,21 @@ func build(f *fam, st *proxy.ServiceState, podCIDRs []netip.Prefix, nodeIPs []ne
 		}
 		o.chains = append(o.chains, c)
 	}
-	// Endpoint chains and affinity sets (NFT-N-07, NFT-N-08).
+	// Hairpin (PX-M-03a): a connection DNATed to its own source is masqueraded in postrouting
+	// (`ip saddr . ip daddr @hairpin-endpoints`), one element per endpoint IP.
 	for _, e := range allEPs {
-		c := chainSpec{name: endpointChain(base, e.IP, e.Port)}
-		c.rules = append(c.rules, append(append([]expr.Any{f.loadSaddr(reg1)}, prefixMatch(reg1, netip.PrefixFrom(e.IP, e.IP.BitLen()), expr.CmpOpEq)...), jump(chainMarkForMasquerade)))
-		if st.AffinityTimeout > 0 {
+		o.elems = append(o.elems, elem{set: setHairpin, key: e.IP.String(), kb: append(e.IP.AsSlice(), e.IP.AsSlice()...)})
+	}
+	// Endpoint chains and affinity sets of ClientIP affinity (NFT-N-07, NFT-N-08).
+	if st.AffinityTimeout > 0 {
+		for _, e := range allEPs {
+			c := chainSpec{name: endpointChain(base, e.IP, e.Port)}
 			set := affinitySet(base, e.IP, e.Port)
 			o.sets = append(o.sets, setSpec{name: set, timeout: st.AffinityTimeout})
 			c.rules = append(c.rules, []expr.Any{f.loadSaddr(reg1), &expr.Dynset{SrcRegKey: reg1, SetName: set, Operation: 1 /* NFT_DYNSET_OP_UPDATE */}})
+			c.rules = append(c.rules, f.dnat(proto, e.IP, e.Port))
+			o.chains = append(o.chains, c)
 		}
-		c.rules = append(c.rules, f.dnat(proto, e.IP, e.Port))
-		o.chains = append(o.chains, c)
 	}
 	return o
 }

@@ -18,8 +18,6 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 
@@ -30,14 +28,16 @@ import (
 type Config struct {
 	// IPv4 and IPv6 select the families programmed; neither means IPv4.
 	IPv4, IPv6 bool
-	// NetNS, when > 0, is a file descriptor of the network namespace to program.
-	NetNS int
+	// NetNS, when set, is the path of the network namespace to program (default: the
+	// caller's).
+	NetNS string
 }
 
 // Proxier is the nftables Dataplane. Its methods are not safe for concurrent use (the proxy's
 // one sync goroutine calls them).
 type Proxier struct {
 	conn *nftables.Conn
+	tr   *transport
 	fams []*famState
 
 	mu sync.Mutex // guards opLog
@@ -55,6 +55,44 @@ type famState struct {
 	f        *fam
 	services map[proxy.ServicePortName]*objects
 	elems    map[string]map[string]*elemRef // set → key → element
+	ids      map[string]uint32              // policy chain → its id in endpoint-choice
+	freeIDs  []uint32
+	nextID   uint32
+}
+
+// id returns the endpoint-choice id of a policy chain, allocating one if needed.
+func (fs *famState) id(chain string) uint32 {
+	if id, ok := fs.ids[chain]; ok {
+		return id
+	}
+	var id uint32
+	if n := len(fs.freeIDs); n > 0 {
+		id, fs.freeIDs = fs.freeIDs[n-1], fs.freeIDs[:n-1]
+	} else {
+		fs.nextID++
+		id = fs.nextID
+	}
+	fs.ids[chain] = id
+	return id
+}
+
+// releaseIDs frees the ids of old's chains that new does not have.
+func (fs *famState) releaseIDs(old, new *objects) {
+	if old == nil {
+		return
+	}
+	keep := map[string]bool{}
+	if new != nil {
+		for _, c := range new.chains {
+			keep[c.name] = true
+		}
+	}
+	for _, c := range old.chains {
+		if id, ok := fs.ids[c.name]; ok && !keep[c.name] {
+			delete(fs.ids, c.name)
+			fs.freeIDs = append(fs.freeIDs, id)
+		}
+	}
 }
 
 type elemRef struct {
@@ -66,15 +104,16 @@ var _ proxy.Dataplane = (*Proxier)(nil)
 
 // New opens the netlink connection. It does not touch the kernel's tables.
 func New(cfg Config) (*Proxier, error) {
-	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(bigBuffers)}
-	if cfg.NetNS > 0 {
-		opts = append(opts, nftables.WithNetNSFd(cfg.NetNS))
-	}
-	conn, err := nftables.New(opts...)
+	tr, err := newTransport(cfg.NetNS)
 	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	conn, err := nftables.New(nftables.WithTestDial(tr.dial))
+	if err != nil {
+		tr.close()
 		return nil, fmt.Errorf("nftables: netlink: %w", err)
 	}
-	p := &Proxier{conn: conn}
+	p := &Proxier{conn: conn, tr: tr}
 	if cfg.IPv4 || !cfg.IPv6 {
 		p.fams = append(p.fams, &famState{f: famIPv4})
 	}
@@ -84,36 +123,20 @@ func New(cfg Config) (*Proxier, error) {
 	return p, nil
 }
 
-// bigBuffers lets one batch carry a full sync at 10k+ Services: the kernel refuses a batch
-// larger than the send buffer, and it answers every message of the batch with an ACK during
-// the one sendmsg, so the receive buffer must hold them all (nft does the same with
-// SO_RCVBUFFORCE). These are limits, not allocations. Needs CAP_NET_ADMIN, which programming
-// nftables needs anyway.
-func bigBuffers(c *netlink.Conn) error {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		const size = 1 << 30 // the kernel caps at INT_MAX/2
-		serr = errors.Join(
-			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size),
-			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, size))
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("netlink socket buffers: %w", serr)
-	}
-	return nil
+// flush sends the queued batch and returns its outcome.
+func (p *Proxier) flush() error {
+	err := p.conn.Flush()
+	return errors.Join(err, p.tr.takeErr())
 }
 
 // Name implements proxy.Dataplane.
 func (p *Proxier) Name() string { return "nftables" }
 
 // Close implements proxy.Dataplane: it closes the netlink socket; the tables stay.
-func (p *Proxier) Close() error { return p.conn.CloseLasting() }
+func (p *Proxier) Close() error {
+	p.tr.close()
+	return nil
+}
 
 // Cleanup implements proxy.Dataplane: it deletes table kubesvc in both families, whatever this
 // process knows (a --cleanup run has no committed state).
@@ -122,7 +145,7 @@ func (p *Proxier) Cleanup() error {
 	b.deleteTable(famIPv4)
 	b.deleteTable(famIPv6)
 	p.committed = false
-	if err := p.conn.Flush(); err != nil {
+	if err := p.flush(); err != nil {
 		return fmt.Errorf("nftables: delete table %s: %w", TableName, err)
 	}
 	return nil
@@ -186,7 +209,7 @@ func (p *Proxier) Sync(_ context.Context, snap *proxy.Snapshot, changed sets.Set
 		}
 	}
 	p.lastOps = b.ops
-	if err := p.conn.Flush(); err != nil {
+	if err := p.flush(); err != nil {
 		return fmt.Errorf("nftables: sync (%d operations, full=%t): %w", b.ops, full, err)
 	}
 	p.committed, p.nodeKey = true, nodeKey
@@ -212,8 +235,10 @@ func (fs *famState) full(b *batch, snap *proxy.Snapshot) error {
 	f := fs.f
 	fs.services = map[proxy.ServicePortName]*objects{}
 	fs.elems = map[string]map[string]*elemRef{}
+	fs.ids, fs.freeIDs, fs.nextID = map[string]uint32{}, nil, 0
 	b.recreateTable(f)
-	for _, name := range []string{setClusterIPs, setNodePortIPs, mapServiceIPs, mapServiceNodePorts, mapNoEndpointServices, mapNoEndpointNodePorts, mapFirewallIPs} {
+	for _, name := range []string{setClusterIPs, setNodePortIPs, mapServiceIPs, mapServiceNodePorts, mapNoEndpointServices,
+		mapNoEndpointNodePorts, mapFirewallIPs, mapEndpointChoice, setHairpin} {
 		if err := b.addSet(f, fixedSet(f, name)); err != nil {
 			return err
 		}
@@ -244,7 +269,7 @@ func (fs *famState) full(b *batch, snap *proxy.Snapshot) error {
 	slices.SortFunc(names, func(a, b proxy.ServicePortName) int { return cmpName(a, b) })
 	add := map[string][]elem{}
 	for _, n := range names {
-		o := build(f, snap.Services[n], fs.podCIDRs(snap), snap.NodeIPs)
+		o := build(f, snap.Services[n], fs.podCIDRs(snap), snap.NodeIPs, fs.id)
 		if o == nil {
 			continue
 		}
@@ -286,7 +311,7 @@ func (fs *famState) partial(b *batch, snap *proxy.Snapshot, changed sets.Set[pro
 	for _, n := range ordered {
 		var o *objects
 		if st, ok := snap.Services[n]; ok {
-			o = build(f, st, fs.podCIDRs(snap), snap.NodeIPs)
+			o = build(f, st, fs.podCIDRs(snap), snap.NodeIPs, fs.id)
 		}
 		if o == nil && fs.services[n] == nil {
 			continue
@@ -339,6 +364,7 @@ func (fs *famState) partial(b *batch, snap *proxy.Snapshot, changed sets.Set[pro
 				}
 			}
 		}
+		fs.releaseIDs(c.old, c.new)
 		if c.new == nil {
 			delete(fs.services, c.name)
 			continue
@@ -447,9 +473,7 @@ func writeRules(b *batch, f *fam, chains []chainSpec) error {
 			b.addRule(f, c.name, r)
 		}
 		if len(c.numgen) > 0 {
-			if err := b.addNumgenRule(f, c.name, c.numgen); err != nil {
-				return err
-			}
+			b.addNumgenRules(f, c.name, c.numgen)
 		}
 	}
 	return nil
@@ -485,6 +509,7 @@ func (fs *famState) fixedRules(snap *proxy.Snapshot) []rule {
 		{chainFilterOutputPostDNAT, ct(chainClusterIPsCheck)},
 		{chainNATPrerouting, []expr.Any{jump(chainServices)}},
 		{chainNATOutput, []expr.Any{jump(chainServices)}},
+		{chainNATPostrouting, append(f.hairpinMatch(), jump(chainMarkForMasquerade))},
 		{chainNATPostrouting, []expr.Any{jump(chainMasquerading)}},
 		{chainServices, append(f.daddrProtoPort(), vmap(mapServiceIPs))},
 		{chainServices, append(append([]expr.Any{f.loadDaddr(reg1), lookup(setNodePortIPs, false)}, protoPort()...), vmap(mapServiceNodePorts))},

@@ -92,10 +92,8 @@ func newWorld(t *testing.T, pods ...string) *world {
 		w.pods[name], w.ips[name] = ns, ip
 		w.serve(name)
 	}
-	fd, err := unix.Open(w.node, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	must(t, err)
-	t.Cleanup(func() { unix.Close(fd) })
-	w.dp, err = New(Config{NetNS: fd})
+	var err error
+	w.dp, err = New(Config{NetNS: w.node})
 	must(t, err)
 	t.Cleanup(func() {
 		if t.Failed() && os.Getenv("NFT_DUMP") != "" {
