@@ -31,6 +31,10 @@ func connectRTT(addr netip.AddrPort, timeout time.Duration) (time.Duration, erro
 	sa := &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}
 	t0 := time.Now()
 	err = unix.Connect(fd, sa)
+	if errors.Is(err, unix.EINTR) {
+		// A signal (Go's preemption SIGURG) interrupted the wait; the handshake goes on.
+		err = awaitConnect(fd, t0.Add(timeout))
+	}
 	d := time.Since(t0)
 	if errors.Is(err, unix.EINPROGRESS) {
 		err = fmt.Errorf("connect %s: timed out after %v", addr, timeout)
@@ -38,6 +42,32 @@ func connectRTT(addr netip.AddrPort, timeout time.Duration) (time.Duration, erro
 		err = fmt.Errorf("connect %s: %w", addr, err)
 	}
 	return d, err
+}
+
+// awaitConnect waits for a connect(2) that is in progress on fd and returns its result.
+func awaitConnect(fd int, deadline time.Time) error {
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return unix.EINPROGRESS
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(pfd, int(left.Milliseconds())+1)
+		if errors.Is(err, unix.EINTR) || err == nil && n == 0 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return err
+		}
+		if soErr != 0 {
+			return unix.Errno(soErr)
+		}
+		return nil
+	}
 }
 
 // probeTimeout bounds one connect attempt. Unprogrammed ClusterIPs are refused by the sink at
