@@ -68,6 +68,8 @@ type params struct {
 	clients  int
 	proxyCPU string
 	haproxy  string
+	splice   bool
+	copyBuf  int
 }
 
 func main() {
@@ -85,6 +87,8 @@ func main() {
 	flag.IntVar(&p.clients, "clients", 16, "concurrent clients of the connect and request-response tests")
 	flag.StringVar(&p.proxyCPU, "proxy-cpu", "0", "CPU list both proxies run on (taskset -c); empty: no pinning")
 	flag.StringVar(&p.haproxy, "haproxy", "haproxy", "HAProxy binary")
+	flag.BoolVar(&p.splice, "haproxy-splice", true, "HAProxy with option splice-auto")
+	flag.IntVar(&p.copyBuf, "copy-buffer", 0, "ours: copy through a buffer of this size instead of splice (userspace.Config.CopyBuffer)")
 	flag.Parse()
 	if err := run(p); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-userspace:", err)
@@ -94,7 +98,8 @@ func main() {
 
 // serveProxy is the child process running our proxy until SIGTERM.
 func serveProxy() error {
-	dp, err := userspace.New(userspace.Config{Device: vipDevice})
+	copyBuf, _ := strconv.Atoi(os.Getenv("BENCH_COPY_BUFFER"))
+	dp, err := userspace.New(userspace.Config{Device: vipDevice, CopyBuffer: copyBuf})
 	if err != nil {
 		return err
 	}
@@ -149,16 +154,17 @@ func run(p params) error {
 	}
 	defer os.RemoveAll(dir)
 
-	ours, err := start(p.proxyCPU, "ours", os.Args[0], "serve-proxy")
+	// GOMAXPROCS 1: one thread runs Go code, as HAProxy runs one thread (nbthread 1).
+	ours, err := start(p.proxyCPU, "ours", []string{"GOMAXPROCS=1", "BENCH_COPY_BUFFER=" + strconv.Itoa(p.copyBuf)}, os.Args[0], "serve-proxy")
 	if err != nil {
 		return err
 	}
 	defer stop(ours)
 	cfg := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(haproxyConfig()), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(haproxyConfig(p.splice)), 0o644); err != nil {
 		return err
 	}
-	ha, err := start(p.proxyCPU, "haproxy", p.haproxy, "-db", "-f", cfg)
+	ha, err := start(p.proxyCPU, "haproxy", nil, p.haproxy, "-db", "-f", cfg)
 	if err != nil {
 		return err
 	}
@@ -218,15 +224,18 @@ func run(p params) error {
 	return nil
 }
 
-func haproxyConfig() string {
+func haproxyConfig(splice bool) string {
 	var b strings.Builder
 	b.WriteString(`global
     nbthread 1
     maxconn 4000
 defaults
     mode tcp
-    option splice-auto
-    timeout connect 1s
+`)
+	if splice {
+		b.WriteString("    option splice-auto\n")
+	}
+	b.WriteString(`    timeout connect 1s
     timeout client 60s
     timeout server 60s
 `)
@@ -252,12 +261,13 @@ func haproxyVersion(bin string) string {
 }
 
 // start runs a proxy process pinned to cpus (waitReady then polls its address).
-func start(cpus, name, bin string, args ...string) (*exec.Cmd, error) {
+func start(cpus, name string, env []string, bin string, args ...string) (*exec.Cmd, error) {
 	if cpus != "" {
 		args = append([]string{"-c", cpus, bin}, args...)
 		bin = "taskset"
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()

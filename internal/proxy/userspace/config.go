@@ -39,6 +39,10 @@ type Config struct {
 	// MaxDropped bounds the connections held for DropTimeout per listener; beyond it dropped
 	// connections are reset at once (default DefaultMaxDropped).
 	MaxDropped int `json:"maxDropped"`
+	// CopyBuffer, if > 0, moves TCP data through a user-space buffer of that many bytes per
+	// direction instead of splice(2) (0, the default: splice). On loopback a large buffer can
+	// beat splice; with real NICs splice saves the copy (PERF-ANCHORS.md §8).
+	CopyBuffer int `json:"copyBuffer"`
 	// Logger receives errors of the data path (default klog.Background()).
 	Logger klog.Logger `json:"-"`
 }
@@ -78,6 +82,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DialTimeout < 0 || c.UDPIdleTimeout < 0 || c.DropTimeout < 0 {
 		return errors.New("userspace proxy timeouts must not be negative")
+	}
+	if c.CopyBuffer < 0 {
+		return errors.New("userspace proxy copyBuffer must not be negative")
 	}
 	if c.MaxDropped < 0 {
 		return errors.New("userspace proxy maxDropped must not be negative")

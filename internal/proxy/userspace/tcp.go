@@ -143,17 +143,25 @@ func (p *Proxier) splice(client, backend *net.TCPConn) {
 	go func() {
 		defer p.wg.Done()
 		defer close(done)
-		copyHalf(client, backend)
+		p.copyHalf(client, backend)
 	}()
-	copyHalf(backend, client)
+	p.copyHalf(backend, client)
 	<-done
 	_ = client.Close()
 	_ = backend.Close()
 }
 
-// copyHalf copies src to dst; (*TCPConn).ReadFrom splices between TCP sockets.
-func copyHalf(dst, src *net.TCPConn) {
-	if _, err := dst.ReadFrom(src); err != nil {
+// copyHalf copies src to dst: (*TCPConn).ReadFrom splices between TCP sockets, or with
+// Config.CopyBuffer a plain read/write loop does.
+func (p *Proxier) copyHalf(dst, src *net.TCPConn) {
+	var err error
+	if p.cfg.CopyBuffer > 0 {
+		buf := make([]byte, p.cfg.CopyBuffer)
+		_, err = io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, buf)
+	} else {
+		_, err = dst.ReadFrom(src)
+	}
+	if err != nil {
 		_ = src.SetLinger(0)
 		_ = dst.SetLinger(0)
 		_ = src.Close()
