@@ -12,7 +12,7 @@ import (
 const (
 	DefaultDevice         = "kubesvc-vip0"
 	DefaultDialTimeout    = time.Second
-	DefaultUDPIdleTimeout = 30 * time.Second
+	DefaultUDPIdleTimeout = 10 * time.Second
 	DefaultDropTimeout    = 30 * time.Second
 	DefaultMaxDropped     = 256
 )
@@ -29,8 +29,13 @@ type Config struct {
 	// tries another endpoint (default DefaultDialTimeout).
 	DialTimeout time.Duration `json:"dialTimeout"`
 	// UDPIdleTimeout ends a UDP session (client address → endpoint) after that long without a
-	// datagram in either direction (default DefaultUDPIdleTimeout, the kernel's UDP conntrack
-	// timeout).
+	// datagram in either direction (default DefaultUDPIdleTimeout, 10 s). Every session holds
+	// a socket and a goroutine, and request-response protocols such as DNS use a new client
+	// port per query, so it is shorter than the kernel's 30 s UDP conntrack timeout; it is
+	// longer than a slow reply (a DNS server waiting on its upstream), which arriving after
+	// the session ended would be lost. kube-proxy's removed userspace mode used 250 ms
+	// (`--udp-timeout`). A flow that pauses longer starts a new session, which ClientIP
+	// affinity sends to the same endpoint; without affinity it may move.
 	UDPIdleTimeout time.Duration `json:"udpIdleTimeout"`
 	// DropTimeout is how long a TCP connection that policy says to drop (externalTrafficPolicy
 	// or internalTrafficPolicy Local with no local endpoint, PX-T-02/03) is held open without

@@ -466,6 +466,35 @@ func TestProxier_UDP(t *testing.T) {
 	}
 }
 
+// TestProxier_UDPSessionIdle: a UDP session ends (socket and goroutine) after UDPIdleTimeout
+// without datagrams; the flow's next datagram starts a new one.
+func TestProxier_UDPSessionIdle(t *testing.T) {
+	w := newWorld(t)
+	w.p.cfg.UDPIdleTimeout = 2 * time.Second
+	w.endpoint(w.podNS, pods[0], 5353, corev1.ProtocolUDP)
+	w.sync(snapshot(svc{name: "dns", proto: corev1.ProtocolUDP, clusterIP: "10.96.0.53", port: 53, endpoints: []proxy.Endpoint{ep(pods[0], 5353, false)}}), true)
+	l := w.p.listeners[listenerKey{netip.MustParseAddrPort("10.96.0.53:53"), corev1.ProtocolUDP}].(*udpListener)
+	sessions := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.sessions)
+	}
+	c := udpClient(t, "", "10.96.0.53:53")
+	defer c.Close()
+	udpAsk(t, c, "a")
+	if n := sessions(); n != 1 {
+		t.Fatalf("%d sessions, want 1", n)
+	}
+	deadline := time.Now().Add(ioTimeout)
+	for sessions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("idle UDP session never ended")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	udpAsk(t, c, "b")
+}
+
 // udpClient is a connected UDP socket in ns ("" = the node).
 func udpClient(t *testing.T, ns, target string) *net.UDPConn {
 	t.Helper()

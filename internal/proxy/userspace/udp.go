@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxDatagram is the largest UDP payload (IPv4).
@@ -150,28 +152,49 @@ func (l *udpListener) session(client netip.AddrPort) *udpSession {
 }
 
 // reply forwards the endpoint's datagrams to the client until the session is idle for
-// UDPIdleTimeout, its endpoint refuses (ICMP port unreachable) or it is ended.
+// UDPIdleTimeout, its endpoint refuses (ICMP port unreachable) or it is ended. It waits for
+// readability without holding a buffer: a receive buffer is taken from a pool only while a
+// datagram is there, so idle sessions cost a socket and a goroutine, not 64 KiB each.
 func (l *udpListener) reply(s *udpSession) {
 	defer l.p.wg.Done()
 	defer s.untrack()
 	defer l.end(s)
 	idle := l.p.cfg.UDPIdleTimeout
-	buf := make([]byte, maxDatagram)
-	for {
-		_ = s.conn.SetReadDeadline(time.Unix(0, s.last.Load()).Add(idle))
-		n, err := s.conn.Read(buf)
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	var rerr error
+	recv := func(fd uintptr) bool {
+		bp := datagramPool.Get().(*[]byte)
+		defer datagramPool.Put(bp)
+		n, _, err := unix.Recvfrom(int(fd), *bp, unix.MSG_DONTWAIT)
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			return false
+		}
 		if err != nil {
+			rerr = err
+			return true
+		}
+		s.last.Store(time.Now().UnixNano())
+		if _, err := l.conn.WriteToUDPAddrPort((*bp)[:n], s.client); err != nil && errors.Is(err, net.ErrClosed) {
+			rerr = err
+		}
+		return true
+	}
+	for rerr == nil {
+		_ = s.conn.SetReadDeadline(time.Unix(0, s.last.Load()).Add(idle))
+		if err := rc.Read(recv); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, s.last.Load())) < idle {
 				continue // a client datagram moved the deadline
 			}
 			return
 		}
-		s.last.Store(time.Now().UnixNano())
-		if _, err := l.conn.WriteToUDPAddrPort(buf[:n], s.client); err != nil && errors.Is(err, net.ErrClosed) {
-			return
-		}
 	}
 }
+
+// datagramPool holds receive buffers for the largest UDP payload.
+var datagramPool = sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}
 
 // end forgets s (if it is still client's session) and closes its socket.
 func (l *udpListener) end(s *udpSession) {
