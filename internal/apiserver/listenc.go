@@ -279,13 +279,15 @@ func (b *responseBuffer) finish() {
 // fail ends a response whose encoding failed. Before anything was sent it is a 500; after,
 // the connection is aborted so the client sees a broken response, not a short list.
 func (b *responseBuffer) fail(err error) {
-	klog.ErrorS(err, "encode list response")
-	if !b.started && b.err == nil {
-		http.Error(b.w, "encode response: "+err.Error(), http.StatusInternalServerError)
-		b.err = err
-		return
+	if b.err != nil {
+		return // writing to the client failed (it went away): nothing more to send
 	}
 	b.err = err
+	klog.ErrorS(err, "encode list response")
+	if !b.started {
+		http.Error(b.w, "encode response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	panic(http.ErrAbortHandler)
 }
 
