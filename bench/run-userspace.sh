@@ -2,8 +2,8 @@
 # Userspace service proxy benchmark: kubesvc's --proxy-mode userspace data path vs HAProxy 2.6
 # (Debian), same backends, same run (see docs/benchmarks.md, "Service proxy: userspace mode vs
 # HAProxy"). Builds bench/userspace, then runs it inside a fresh network namespace that has
-# only loopback: both proxies pinned to CPU 0, backends and load generator on CPU 1. Not part
-# of CI.
+# only loopback. Each proxy runs one thread of work (GOMAXPROCS 1, nbthread 1); nothing is
+# pinned unless -proxy-cpu says so. Not part of CI.
 #
 #   bench/run-userspace.sh                          # 3 rounds of 5 s per test and target
 #   bench/run-userspace.sh -rounds 1 -duration 2s   # quick smoke run
@@ -16,4 +16,4 @@ bin=$(mktemp -d /tmp/bench-userspace.XXXXXX)
 trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/bench-userspace" ./bench/userspace
 echo "== machine: $(nproc) CPUs, $(uname -r), $(go version | cut -d' ' -f3), $(haproxy -v | head -1), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-unshare --net -- bash -c "ip link set lo up; ulimit -n $(ulimit -Hn); exec taskset -c 1 '$bin/bench-userspace' $*"
+unshare --net -- bash -c "ip link set lo up; ulimit -n $(ulimit -Hn); exec '$bin/bench-userspace' $*"

@@ -5,9 +5,10 @@
 // benchmark, not a test, and never runs in CI; bench/run-userspace.sh runs it inside a
 // private network namespace that has only loopback.
 //
-// Both proxies are processes of their own pinned to -proxy-cpu (one core: GOMAXPROCS 1 for
-// ours, nbthread 1 for HAProxy); this process (backends and load generator) runs on the other
-// core. Each proxy serves three service ports, each balanced over three backends on 127.0.0.1:
+// Both proxies are processes of their own with one thread of work each (GOMAXPROCS 1 for ours,
+// nbthread 1 for HAProxy), unpinned by default (-proxy-cpu pins them, e.g. "0", with the load
+// generator elsewhere; on a machine shared with other pinned jobs that measured their
+// starvation). This process holds the backends and the load generator. Each proxy serves three service ports, each balanced over three backends on 127.0.0.1:
 //
 //	:80 → echo backends (request-response), :81 → sink backends (stream),
 //	:82 → "answer and close" backends (connections per second: the server closes first, as
@@ -84,7 +85,7 @@ func main() {
 	flag.DurationVar(&p.duration, "duration", 5*time.Second, "length of each measurement")
 	flag.IntVar(&p.streams, "streams", 4, "parallel connections of the stream test")
 	flag.IntVar(&p.clients, "clients", 16, "concurrent clients of the connect and request-response tests")
-	flag.StringVar(&p.proxyCPU, "proxy-cpu", "0", "CPU list both proxies run on (taskset -c); empty: no pinning")
+	flag.StringVar(&p.proxyCPU, "proxy-cpu", "", "CPU list both proxies run on (taskset -c); empty (default): no pinning, which is fairer on a machine shared with pinned jobs")
 	flag.StringVar(&p.haproxy, "haproxy", "haproxy", "HAProxy binary")
 	flag.IntVar(&p.copyBuf, "copy-buffer", 0, "ours: copy through a buffer of this size instead of splice (userspace.Config.CopyBuffer)")
 	flag.Parse()
@@ -217,8 +218,11 @@ func run(p params) error {
 			}
 		}
 	}
-	fmt.Printf("\nmedians of %d rounds of %v; %s; proxies pinned to CPU %q, load generator and backends elsewhere\n\n",
-		p.rounds, p.duration, haproxyVersion(p.haproxy), p.proxyCPU)
+	pin := "proxies not pinned"
+	if p.proxyCPU != "" {
+		pin = "proxies pinned to CPU " + p.proxyCPU
+	}
+	fmt.Printf("\nmedians of %d rounds of %v; %s; %s\n\n", p.rounds, p.duration, haproxyVersion(p.haproxy), pin)
 	fmt.Println("| test | direct | kubesvc | HAProxy splice-auto | HAProxy no splice | kubesvc ÷ best HAProxy | proxy CPU: kubesvc / HAProxy (splice, no splice) |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, tc := range tests {
