@@ -193,6 +193,7 @@ func (b *backend) addrs(ctx context.Context, req *mdns.Msg, zone, qname string, 
 			if !resolve {
 				continue
 			}
+			markUpstream(ctx)
 			m1 := b.lookup(ctx, req, target, qtype)
 			if m1 == nil {
 				continue

@@ -9,44 +9,61 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// BenchmarkServeDNS measures the handler alone (no sockets) for a ClusterIP name, a
-// headless name and a NXDOMAIN.
+// BenchmarkServeDNS measures the handler alone (no sockets, metrics on) for a ClusterIP
+// name, a headless name and a NXDOMAIN, with the zone cache (every question after the first
+// is a kept reply) and without it (every reply computed).
 func BenchmarkServeDNS(b *testing.B) {
-	s := newTestServer(b, Config{}, nil, fixture()...)
-	for _, c := range []struct {
-		name  string
-		qname string
-	}{
-		{"clusterip", "kubia.default.svc.cluster.local."},
-		{"headless", "headless.default.svc.cluster.local."},
-		{"nxdomain", "nosuch.default.svc.cluster.local."},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			req := new(mdns.Msg)
-			req.SetQuestion(c.qname, mdns.TypeA)
-			w := &discard{}
-			b.ReportAllocs()
-			for b.Loop() {
-				s.ServeDNS(w, req)
-			}
-		})
+	for _, mode := range []struct {
+		name string
+		size int
+	}{{"zonecache", 0}, {"computed", -1}} {
+		s := newTestServer(b, Config{CacheSize: mode.size, Metrics: prometheus.NewRegistry()}, nil, fixture()...)
+		for _, c := range []struct {
+			name  string
+			qname string
+		}{
+			{"clusterip", "kubia.default.svc.cluster.local."},
+			{"headless", "headless.default.svc.cluster.local."},
+			{"nxdomain", "nosuch.default.svc.cluster.local."},
+		} {
+			b.Run(mode.name+"/"+c.name, func(b *testing.B) {
+				req := new(mdns.Msg)
+				req.SetQuestion(c.qname, mdns.TypeA)
+				w := &discard{}
+				b.ReportAllocs()
+				for b.Loop() {
+					s.ServeDNS(w, req)
+				}
+			})
+		}
 	}
 }
 
+// discard is a ResponseWriter that drops replies (packing what it gets as a message, as
+// the miekg server's WriteMsg would).
 type discard struct{ recorder }
 
-func (*discard) WriteMsg(m *mdns.Msg) error { _, err := m.Pack(); return err }
+func (*discard) WriteMsg(m *mdns.Msg) error  { _, err := m.Pack(); return err }
+func (*discard) Write(b []byte) (int, error) { return len(b), nil }
 
 // BenchmarkServer_UDP measures whole queries over UDP on loopback: a real server with
 // metrics on (as in the agent), clients in parallel goroutines each waiting for its answer.
 // Run it in a private network namespace (it opens sockets).
 func BenchmarkServer_UDP(b *testing.B) {
-	s := newTestServer(b, Config{Metrics: prometheus.NewRegistry()}, nil, fixture()...)
-	if err := s.listen(); err != nil {
-		b.Fatal(err)
+	for _, mode := range []struct {
+		name string
+		size int
+	}{{"zonecache", 0}, {"computed", -1}} {
+		s := newTestServer(b, Config{CacheSize: mode.size, Metrics: prometheus.NewRegistry()}, nil, fixture()...)
+		if err := s.listen(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(s.Close)
+		b.Run(mode.name, func(b *testing.B) { benchUDP(b, s.Addrs()[0]) })
 	}
-	b.Cleanup(s.Close)
-	addr := s.Addrs()[0]
+}
+
+func benchUDP(b *testing.B, addr string) {
 	for _, c := range []struct {
 		name  string
 		qname string

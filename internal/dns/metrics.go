@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -30,6 +31,20 @@ type metrics struct {
 	cacheMisses   *prometheus.CounterVec
 
 	proxyDuration *prometheus.HistogramVec
+
+	// Children of the vectors above per label combination of report, looked up once:
+	// WithLabelValues on every query costs more than the rest of a cached answer.
+	durationAll prometheus.Observer
+	series      sync.Map // reportKey → *reportSeries
+}
+
+type reportKey struct {
+	proto, family, qtype, rcode, plugin string
+}
+
+type reportSeries struct {
+	requests, responses       prometheus.Counter
+	requestSize, responseSize prometheus.Observer
 }
 
 // timeBuckets are CoreDNS's duration buckets: 0.25 ms to 8 s.
@@ -103,6 +118,7 @@ func newMetrics(reg prometheus.Registerer, server string) (*metrics, error) {
 			return nil, fmt.Errorf("dns: register metrics: %w", err)
 		}
 	}
+	m.durationAll = m.duration.WithLabelValues(m.server, ".", "")
 	return m, nil
 }
 
@@ -115,26 +131,37 @@ var monitoredTypes = map[uint16]bool{
 }
 
 // report records one answered request.
-func (m *metrics) report(req, resp *mdns.Msg, proto string, v6 bool, plugin string, respLen int, start time.Time) {
+func (m *metrics) report(req *mdns.Msg, rcode int, proto string, v6 bool, plugin string, respLen int, start time.Time) {
 	if m == nil {
 		return
 	}
-	fam := "1"
+	k := reportKey{proto: proto, family: "1", qtype: "other", rcode: rcodeString(rcode), plugin: plugin}
 	if v6 {
-		fam = "2"
+		k.family = "2"
 	}
-	qtype := "other"
 	if len(req.Question) > 0 && monitoredTypes[req.Question[0].Qtype] {
-		qtype = mdns.Type(req.Question[0].Qtype).String()
+		k.qtype = mdns.Type(req.Question[0].Qtype).String()
 	}
 	if opt := req.IsEdns0(); opt != nil && opt.Do() {
 		m.doRequests.WithLabelValues(m.server, ".", "").Inc()
 	}
-	m.requests.WithLabelValues(m.server, ".", "", proto, fam, qtype).Inc()
-	m.duration.WithLabelValues(m.server, ".", "").Observe(time.Since(start).Seconds())
-	m.responseSize.WithLabelValues(m.server, ".", "", proto).Observe(float64(respLen))
-	m.requestSize.WithLabelValues(m.server, ".", "", proto).Observe(float64(req.Len()))
-	m.responses.WithLabelValues(m.server, ".", "", rcodeString(resp.Rcode), plugin).Inc()
+	var rs *reportSeries
+	if v, ok := m.series.Load(k); ok {
+		rs = v.(*reportSeries)
+	} else {
+		rs = &reportSeries{
+			requests:     m.requests.WithLabelValues(m.server, ".", "", k.proto, k.family, k.qtype),
+			responses:    m.responses.WithLabelValues(m.server, ".", "", k.rcode, k.plugin),
+			requestSize:  m.requestSize.WithLabelValues(m.server, ".", "", k.proto),
+			responseSize: m.responseSize.WithLabelValues(m.server, ".", "", k.proto),
+		}
+		m.series.Store(k, rs)
+	}
+	rs.requests.Inc()
+	m.durationAll.Observe(time.Since(start).Seconds())
+	rs.responseSize.Observe(float64(respLen))
+	rs.requestSize.Observe(float64(req.Len()))
+	rs.responses.Inc()
 }
 
 func rcodeString(rc int) string {

@@ -120,6 +120,7 @@ type Server struct {
 	st      *store
 	b       *backend
 	fwd     *forwarder
+	zc      *zoneCache // nil: replies from the store are computed every time
 	metrics *metrics
 	inf     *informers
 
@@ -153,6 +154,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.CacheSize > 0 {
 		s.fwd.cache = newRespCache(cfg.CacheSize)
+		s.zc = newZoneCache(cfg.CacheSize)
 	}
 	s.b = &backend{
 		st: s.st, zones: append([]string{zone}, reverseZones...), primary: zone,
@@ -309,6 +311,7 @@ func (s *Server) Close() {
 // ServeDNS answers one request: cluster and reverse zones from the caches, everything else
 // through the forwarder. Replies fit the client's buffer (512 bytes, or its EDNS0 size, over
 // UDP) with TC set when records had to go, and carry an OPT record iff the request did.
+// Replies computed from the store are kept packed until the store changes (zoneCache).
 func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	start := time.Now()
 	proto, v6 := "udp", false
@@ -325,18 +328,58 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 			_ = w.WriteMsg(m)
 		}
 	}()
-	m, plugin, scrub := s.handle(s.ctx, req, proto)
+	var (
+		key       zoneKey
+		cacheable bool
+		gen       uint64
+	)
+	if s.zc != nil {
+		if key, cacheable = zoneKeyOf(req, proto); cacheable {
+			gen = s.st.generation()
+			if e, ok := s.zc.get(key, gen); ok {
+				s.writeCached(w, req, e, proto, v6, start)
+				return
+			}
+			cacheable = s.b.synced() // no SERVFAIL of the start-up kept for later
+		}
+	}
+	var upstream bool
+	m, plugin, scrub := s.handle(s.ctx, req, proto, &upstream)
 	if scrub {
 		fit(req, m, proto)
 	}
-	if err := w.WriteMsg(m); err != nil {
+	wire, err := m.Pack()
+	if err != nil {
 		return
 	}
-	s.metrics.report(req, m, proto, v6, plugin, m.Len(), start)
+	if _, err := w.Write(wire); err != nil {
+		return
+	}
+	if cacheable && plugin == "kubernetes" && !upstream {
+		s.zc.put(key, gen, wire, m.Rcode)
+	}
+	s.metrics.report(req, m.Rcode, proto, v6, plugin, len(wire), start)
 }
 
-// handle computes the reply to req. scrub is false for replies that go out as they are.
-func (s *Server) handle(ctx context.Context, req *mdns.Msg, proto string) (m *mdns.Msg, plugin string, scrub bool) {
+// wireBufs recycles reply buffers of cached replies (a write copies them out).
+var wireBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// writeCached sends a kept reply with req's ID.
+func (s *Server) writeCached(w mdns.ResponseWriter, req *mdns.Msg, e zoneEntry, proto string, v6 bool, start time.Time) {
+	bp := wireBufs.Get().(*[]byte)
+	buf := append((*bp)[:0], e.wire...)
+	buf[0], buf[1] = byte(req.Id>>8), byte(req.Id)
+	_, err := w.Write(buf)
+	*bp = buf
+	wireBufs.Put(bp)
+	if err == nil {
+		s.metrics.report(req, e.rcode, proto, v6, "kubernetes", len(e.wire), start)
+	}
+}
+
+// handle computes the reply to req. scrub is false for replies that go out as they are;
+// *upstream is set when the reply needed an upstream server.
+func (s *Server) handle(ctx context.Context, req *mdns.Msg, proto string, upstream *bool) (m *mdns.Msg, plugin string, scrub bool) {
 	if len(req.Question) == 0 {
 		return errorReply(req, mdns.RcodeServerFailure), "", true
 	}
@@ -356,11 +399,12 @@ func (s *Server) handle(ctx context.Context, req *mdns.Msg, proto string) (m *md
 		return errorReply(req, mdns.RcodeNotImplemented), "", true
 	}
 	if n := s.b.matchZone(req.Question[0].Name); n >= 0 {
-		ctx = context.WithValue(ctx, lookupKey{}, lookupState{proto: proto})
+		ctx = context.WithValue(ctx, lookupKey{}, lookupState{proto: proto, upstream: upstream})
 		if m, ok := s.b.answer(ctx, req, n); ok {
 			return m, "kubernetes", true
 		}
 	}
+	*upstream = true
 	m, plugin = s.fwd.forward(ctx, req, proto)
 	return m, plugin, true
 }
@@ -378,11 +422,20 @@ func (s *Server) resolve(ctx context.Context, req *mdns.Msg, proto string) (*mdn
 // lookupState travels in the context of nested lookups (CNAME targets resolved through the
 // whole server): the client's transport and the nesting depth.
 type lookupState struct {
-	proto string
-	depth int
+	proto    string
+	depth    int
+	upstream *bool // set when a lookup leaves the served zones; may be nil
 }
 
 type lookupKey struct{}
+
+// markUpstream records in ctx's lookup state that the reply depends on a lookup outside the
+// served zones (such replies are not kept in the zone cache).
+func markUpstream(ctx context.Context) {
+	if st, ok := ctx.Value(lookupKey{}).(lookupState); ok && st.upstream != nil {
+		*st.upstream = true
+	}
+}
 
 // lookup resolves a CNAME target as a new question through the whole server (CoreDNS's
 // upstream.Lookup), over the client's transport.

@@ -154,7 +154,9 @@ type store struct {
 
 	// modified is the Unix time of the last change, the SOA serial (as CoreDNS).
 	modified atomic.Int64
-	now      func() time.Time
+	// gen counts changes: replies computed in one generation stay valid in it (zoneCache).
+	gen atomic.Uint64
+	now func() time.Time
 }
 
 func newStore() *store {
@@ -171,7 +173,14 @@ func newStore() *store {
 	return s
 }
 
-func (s *store) touch() { s.modified.Store(s.now().Unix()) }
+// touch records a change; it runs after the change is visible to readers.
+func (s *store) touch() {
+	s.modified.Store(s.now().Unix())
+	s.gen.Add(1)
+}
+
+// generation returns the current generation of the store's content.
+func (s *store) generation() uint64 { return s.gen.Load() }
 
 // serial returns the SOA serial.
 func (s *store) serial() uint32 { return uint32(s.modified.Load()) } // #nosec G115 -- Unix time to SOA serial, as CoreDNS
