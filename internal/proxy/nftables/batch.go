@@ -110,8 +110,6 @@ func fixedSet(f *fam, name string) *nftables.Set {
 		s.KeyType, s.IsMap, s.DataType, s.Concatenation = f.addrProtoPortType(), true, nftables.TypeVerdict, true
 	case mapServiceNodePorts, mapNoEndpointNodePorts:
 		s.KeyType, s.IsMap, s.DataType, s.Concatenation = typeProtoPort, true, nftables.TypeVerdict, true
-	case mapEndpointChoice:
-		s.KeyType, s.IsMap, s.DataType, s.Concatenation = typeIDNumber, true, f.addrPortType(), true
 	case setHairpin:
 		s.KeyType, s.Concatenation = f.addrAddrType(), true
 	}

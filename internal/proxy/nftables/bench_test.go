@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/sets"
 
@@ -63,6 +64,9 @@ func BenchmarkSyncFull(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				must(b, p.Sync(context.Background(), snap, nil, true))
+				if os.Getenv("BENCH_VERBOSE") != "" {
+					b.Logf("sync %d: kernel %s", i, p.tr.kernel)
+				}
 			}
 			b.ReportMetric(float64(p.LastOps()), "ops/sync")
 			b.ReportMetric(float64(p.tr.kernel.Milliseconds()), "kernel-ms/sync")
@@ -87,11 +91,18 @@ func BenchmarkSyncAddOne(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				snap.Services[extra.Name] = extra
+				start := time.Now()
 				must(b, p.Sync(context.Background(), snap, changed, false))
+				add, addK := time.Since(start), p.tr.kernel
 				delete(snap.Services, extra.Name)
+				start = time.Now()
 				must(b, p.Sync(context.Background(), snap, changed, false))
+				if os.Getenv("BENCH_VERBOSE") != "" {
+					b.Logf("add %s (kernel %s), delete %s (kernel %s)", add, addK, time.Since(start), p.tr.kernel)
+				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N)/1e6, "ms/sync")
+			b.ReportMetric(float64(p.tr.kernel.Microseconds())/1e3, "kernel-ms/sync")
 		})
 	}
 }

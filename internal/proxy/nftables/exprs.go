@@ -8,6 +8,8 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"kubesvc/internal/proxy"
 )
 
 // fam is one address family's table: what differs between ip and ip6.
@@ -196,20 +198,29 @@ func (f *fam) addrProtoPortType() nftables.SetDatatype {
 	return typeAddrProtoPort4
 }
 
-// dnatChoice is `dnat to numgen random mod n map @endpoint-choice` keyed "id . number":
-// the key goes to registers 8 (id) and 9 (number), the data "addr . port" comes back in
-// register 1 (8, or 8..11 for IPv6) and the next 32-bit register.
-func (f *fam) dnatChoice(id uint32, n int) []expr.Any {
-	portReg := uint32(9)
-	if f.ipv6 {
-		portReg = 12
+// dnatRandom is the rules that spread new connections uniformly over eps (PX-E-05): rule i
+// of n is `numgen random mod (n-i) == 0 dnat to eps[i]` — probability 1/(n-i) of what reaches
+// it, so 1/n overall, as kube-proxy's iptables mode — and the last one an unconditional dnat.
+//
+// Why not kube-proxy's nftables layout (a chain per endpoint and an anonymous
+// `numgen random mod n vmap {...}` per service): the kernel names every anonymous set by
+// scanning all sets of the table (nf_tables_set_alloc_name), and checks every element of a
+// map against every rule that looks it up (set->bindings), so per-service sets or lookups make
+// a full sync O(n²) in the number of Services; and a chain per endpoint triples the number
+// of netlink operations. Rules cost O(n) per first packet only for the endpoints of one
+// Service; later packets follow conntrack.
+func (f *fam) dnatRandom(proto byte, eps []proxy.Endpoint) [][]expr.Any {
+	n := len(eps)
+	out := make([][]expr.Any, 0, n)
+	for i, e := range eps {
+		var r []expr.Any
+		if i < n-1 {
+			r = append(r, &expr.Numgen{Register: reg1, Modulus: uint32(n - i), Type: unix.NFT_NG_RANDOM},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: make([]byte, 4)})
+		}
+		out = append(out, append(r, f.dnat(proto, e.IP, e.Port)...))
 	}
-	return []expr.Any{
-		&expr.Immediate{Register: 8, Data: binaryutil.BigEndian.PutUint32(id)},
-		&expr.Numgen{Register: 9, Modulus: uint32(n), Type: unix.NFT_NG_RANDOM},
-		&expr.Lookup{SourceRegister: 8, SetName: mapEndpointChoice, IsDestRegSet: true, DestRegister: reg1},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.natFam, RegAddrMin: reg1, RegProtoMin: portReg},
-	}
+	return out
 }
 
 // hairpinMatch is `ip saddr . ip daddr @hairpin-endpoints`.
@@ -219,12 +230,6 @@ func (f *fam) hairpinMatch() []expr.Any {
 		second = reg2
 	}
 	return []expr.Any{f.loadSaddr(reg1), f.loadDaddr(second), lookup(setHairpin, false)}
-}
-
-var typeIDNumber = nftables.MustConcatSetType(nftables.TypeInteger, nftables.TypeInteger)
-
-func (f *fam) addrPortType() nftables.SetDatatype {
-	return nftables.MustConcatSetType(f.addrType, nftables.TypeInetService)
 }
 
 func (f *fam) addrAddrType() nftables.SetDatatype {

@@ -1,7 +1,6 @@
 package nftables
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"time"
@@ -13,8 +12,8 @@ import (
 )
 
 // elem is one element of a fixed set or map. key is a readable unique form of kb; val is ""
-// for set elements, "goto <chain>" or "drop" for verdict maps, a readable form of vb for data
-// maps (endpoint-choice).
+// for set elements, "goto <chain>" or "drop" for verdict maps, a readable form of vb for
+// data maps.
 type elem struct {
 	set, key string
 	kb, vb   []byte
@@ -65,10 +64,7 @@ func familyEndpoints(f *fam, eps []proxy.Endpoint) []proxy.Endpoint {
 
 // build returns the objects of one service port in family f (spec §6.3), nil when the
 // Service has no cluster IP of the family. podCIDRs are the family's cluster CIDRs.
-//
-// ids gives each policy chain without affinity a number: its endpoints are the elements
-// "id . i" of the map endpoint-choice, and one rule picks one (see policy below).
-func build(f *fam, st *proxy.ServiceState, podCIDRs []netip.Prefix, nodeIPs []netip.Addr, ids func(chain string) uint32) *objects {
+func build(f *fam, st *proxy.ServiceState, podCIDRs []netip.Prefix, nodeIPs []netip.Addr) *objects {
 	var cip netip.Addr
 	for _, ip := range st.ClusterIPs {
 		if f.has(ip) {
@@ -191,18 +187,8 @@ func build(f *fam, st *proxy.ServiceState, podCIDRs []netip.Prefix, nodeIPs []ne
 			}
 			return c
 		}
-		// Without affinity, one rule: `dnat to numgen random mod N` looked up in
-		// endpoint-choice under this chain's id — no per-endpoint chain, O(1) per packet.
-		id := ids(name)
-		for i, e := range eps {
-			k := binary.BigEndian.AppendUint32(nil, id)
-			k = binary.NativeEndian.AppendUint32(k, uint32(i))
-			v := append(e.IP.AsSlice(), 0, 0, 0, 0)
-			binary.BigEndian.PutUint16(v[len(v)-4:], uint16(e.Port))
-			o.elems = append(o.elems, elem{set: mapEndpointChoice, key: fmt.Sprintf("%d . %d", id, i), kb: k,
-				val: netip.AddrPortFrom(e.IP, uint16(e.Port)).String(), vb: v})
-		}
-		c.rules = append(c.rules, f.dnatChoice(id, len(eps)))
+		// Without affinity: DNAT in this chain, no chain per endpoint (see dnatRandom).
+		c.rules = append(c.rules, f.dnatRandom(proto, eps)...)
 		return c
 	}
 	if usesCluster {

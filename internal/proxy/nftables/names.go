@@ -43,7 +43,6 @@ const (
 	mapNoEndpointServices         = "no-endpoint-services"
 	mapNoEndpointNodePorts        = "no-endpoint-nodeports"
 	mapFirewallIPs                = "firewall-ips"
-	mapEndpointChoice             = "endpoint-choice"   // ours: policy-chain id . n → endpoint ip . port
 	setHairpin                    = "hairpin-endpoints" // ours: endpoint ip . endpoint ip
 	masqueradeBit          uint32 = 0x4000              // PX-M-01: --iptables-masquerade-bit 14
 )

@@ -55,52 +55,12 @@ type famState struct {
 	f        *fam
 	services map[proxy.ServicePortName]*objects
 	elems    map[string]map[string]*elemRef // set → key → element
-	ids      map[string]uint32              // policy chain → its id in endpoint-choice
-	freeIDs  []uint32
-	nextID   uint32
-}
-
-// id returns the endpoint-choice id of a policy chain, allocating one if needed.
-func (fs *famState) id(chain string) uint32 {
-	if id, ok := fs.ids[chain]; ok {
-		return id
-	}
-	var id uint32
-	if n := len(fs.freeIDs); n > 0 {
-		id, fs.freeIDs = fs.freeIDs[n-1], fs.freeIDs[:n-1]
-	} else {
-		fs.nextID++
-		id = fs.nextID
-	}
-	fs.ids[chain] = id
-	return id
-}
-
-// releaseIDs frees the ids of old's chains that new does not have.
-func (fs *famState) releaseIDs(old, new *objects) {
-	if old == nil {
-		return
-	}
-	keep := map[string]bool{}
-	if new != nil {
-		for _, c := range new.chains {
-			keep[c.name] = true
-		}
-	}
-	for _, c := range old.chains {
-		if id, ok := fs.ids[c.name]; ok && !keep[c.name] {
-			delete(fs.ids, c.name)
-			fs.freeIDs = append(fs.freeIDs, id)
-		}
-	}
 }
 
 type elemRef struct {
 	val  string
 	refs int
 }
-
-var _ proxy.Dataplane = (*Proxier)(nil)
 
 // New opens the netlink connection. It does not touch the kernel's tables.
 func New(cfg Config) (*Proxier, error) {
@@ -235,10 +195,9 @@ func (fs *famState) full(b *batch, snap *proxy.Snapshot) error {
 	f := fs.f
 	fs.services = map[proxy.ServicePortName]*objects{}
 	fs.elems = map[string]map[string]*elemRef{}
-	fs.ids, fs.freeIDs, fs.nextID = map[string]uint32{}, nil, 0
 	b.recreateTable(f)
 	for _, name := range []string{setClusterIPs, setNodePortIPs, mapServiceIPs, mapServiceNodePorts, mapNoEndpointServices,
-		mapNoEndpointNodePorts, mapFirewallIPs, mapEndpointChoice, setHairpin} {
+		mapNoEndpointNodePorts, mapFirewallIPs, setHairpin} {
 		if err := b.addSet(f, fixedSet(f, name)); err != nil {
 			return err
 		}
@@ -269,7 +228,7 @@ func (fs *famState) full(b *batch, snap *proxy.Snapshot) error {
 	slices.SortFunc(names, func(a, b proxy.ServicePortName) int { return cmpName(a, b) })
 	add := map[string][]elem{}
 	for _, n := range names {
-		o := build(f, snap.Services[n], fs.podCIDRs(snap), snap.NodeIPs, fs.id)
+		o := build(f, snap.Services[n], fs.podCIDRs(snap), snap.NodeIPs)
 		if o == nil {
 			continue
 		}
@@ -311,7 +270,7 @@ func (fs *famState) partial(b *batch, snap *proxy.Snapshot, changed sets.Set[pro
 	for _, n := range ordered {
 		var o *objects
 		if st, ok := snap.Services[n]; ok {
-			o = build(f, st, fs.podCIDRs(snap), snap.NodeIPs, fs.id)
+			o = build(f, st, fs.podCIDRs(snap), snap.NodeIPs)
 		}
 		if o == nil && fs.services[n] == nil {
 			continue
@@ -364,7 +323,6 @@ func (fs *famState) partial(b *batch, snap *proxy.Snapshot, changed sets.Set[pro
 				}
 			}
 		}
-		fs.releaseIDs(c.old, c.new)
 		if c.new == nil {
 			delete(fs.services, c.name)
 			continue
@@ -467,14 +425,18 @@ func addAll(b *batch, f *fam, add map[string][]elem) error {
 	return nil
 }
 
+// writeRules queues the chains' rules, then drops them: the committed state keeps names only
+// (at 10k Services the expressions would be millions of small objects for the GC to scan).
 func writeRules(b *batch, f *fam, chains []chainSpec) error {
-	for _, c := range chains {
+	for i := range chains {
+		c := &chains[i]
 		for _, r := range c.rules {
 			b.addRule(f, c.name, r)
 		}
 		if len(c.numgen) > 0 {
 			b.addNumgenRules(f, c.name, c.numgen)
 		}
+		c.rules, c.numgen = nil, nil
 	}
 	return nil
 }

@@ -176,9 +176,9 @@ func TestProxier_IncrementalSync(t *testing.T) {
 			t.Fatalf("operation on another service: %q\n%s", line, text)
 		}
 	}
-	// The service's chain is rewritten; of the elements, only the new endpoint's choice and
-	// hairpin entries are sent (the service-ips element keeps pointing at the chain).
-	if n := strings.Count(text, "element"); n != 2 || !strings.Contains(text, "add element ip endpoint-choice") ||
+	// The service's chain is rewritten; of the elements, only the new endpoint's hairpin entry
+	// is sent (the service-ips element keeps pointing at the chain).
+	if n := strings.Count(text, "element"); n != 1 ||
 		!strings.Contains(text, "add element ip hairpin-endpoints { 10.244.0.3 }") || !strings.Contains(text, "flush chain ip service-") {
 		t.Fatalf("adding one endpoint sent:\n%s", text)
 	}
@@ -192,9 +192,8 @@ func TestProxier_IncrementalSync(t *testing.T) {
 		t.Fatalf("after the incremental sync reached %v, want a and b", seen)
 	}
 
-	// Emptying the service: its element moves from service-ips to no-endpoint-services, its
-	// endpoints leave endpoint-choice, b leaves hairpin-endpoints (a stays: 49 other services
-	// use it), its chain goes.
+	// Emptying the service: its element moves from service-ips to no-endpoint-services, b
+	// leaves hairpin-endpoints (a stays: 49 other services use it), its chain goes.
 	gone := svc("s7", "10.96.1.8", 80)
 	sts[7] = gone
 	w.sync(snapshot(sts...), false, gone.Name)
@@ -207,7 +206,7 @@ func TestProxier_IncrementalSync(t *testing.T) {
 			t.Fatalf("missing %q in:\n%s", want, text)
 		}
 	}
-	if n := strings.Count(text, "element"); n != 5 || !strings.Contains(text, "delete element ip hairpin-endpoints { 10.244.0.3 }") ||
+	if n := strings.Count(text, "element"); n != 3 || !strings.Contains(text, "delete element ip hairpin-endpoints { 10.244.0.3 }") ||
 		!strings.Contains(text, "delete chain ip service-") {
 		t.Fatalf("emptying the service sent:\n%s", text)
 	}

@@ -107,7 +107,11 @@ func (t *transport) send(msgs []netlink.Message) error {
 		return errors.New("nftables transport: only batches are supported")
 	}
 	last := len(msgs) - 2 // the last operation, before BATCH_END
-	var buf []byte
+	size := 0
+	for i := range msgs {
+		size += int(msgs[i].Header.Length)
+	}
+	buf := make([]byte, 0, size)
 	for i := range msgs {
 		if i > 0 && i < last {
 			msgs[i].Header.Flags &^= netlink.Acknowledge
