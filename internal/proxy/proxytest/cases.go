@@ -115,11 +115,11 @@ func Cases() []Case {
 			From: Client, To: LBIP("lb-local", "http", lbLocal2), Expect: reach(node2, Self),
 			Userspace: noSourceIP(2, reach(node2, Self))},
 		{Name: "health check on a node with a local endpoint answers 200", Rule: "PX-H-01",
-			From: Client, To: HealthCheck("local-one", 1), Expect: health(200, 1)},
+			From: Client, To: HealthCheck("lb-local-one", 1), Expect: health(200, 1)},
 		{Name: "health check on a node without local endpoints answers 503", Rule: "PX-H-01",
-			From: Client, To: HealthCheck("local-one", 2), Expect: health(503, 0)},
+			From: Client, To: HealthCheck("lb-local-one", 2), Expect: health(503, 0)},
 		{Name: "health check counts the local ready endpoints", Rule: "PX-H-01",
-			From: Client, To: HealthCheck("local", 2), Expect: health(200, 2)},
+			From: Client, To: HealthCheck("lb-local", 2), Expect: health(200, 2)},
 
 		// internalTrafficPolicy: Local (PX-T-02, PX-E-04).
 		{Name: "iTP Local: pod on node1 reaches only the local endpoint", Rule: "PX-T-02 PX-E-04",

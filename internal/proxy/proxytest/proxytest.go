@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"kubesvc/internal/runtime/netns"
 	"kubesvc/internal/servertest"
 	"kubesvc/internal/testcluster"
 )
@@ -61,6 +62,7 @@ var (
 	lbLocal2    = netip.MustParseAddr("203.0.113.32") // routed through node2
 	lbAllow     = netip.MustParseAddr("203.0.113.33")
 	lbDeny      = netip.MustParseAddr("203.0.113.34")
+	lbLocalOne  = netip.MustParseAddr("203.0.113.35")
 	extNet      = netip.MustParsePrefix("203.0.113.0/24")
 )
 
@@ -99,6 +101,8 @@ type Env struct {
 	Pods map[string]*corev1.Pod
 	// Services by name, with allocated ClusterIPs, NodePorts and health-check node ports.
 	Services map[string]*corev1.Service
+
+	ext map[string]*extProxy // the PROXYTEST_EXTERNAL harness mode's proxies by node name
 }
 
 // Setup builds the world for mode (agent flag --proxy-mode=mode) and waits until every pod
@@ -106,7 +110,7 @@ type Env struct {
 func Setup(t *testing.T, mode string, agentArgs ...string) *Env {
 	t.Helper()
 	args := append([]string{"--container-backoff=1s"}, agentArgs...)
-	if mode != "" {
+	if mode != "" && !External() {
 		args = append(args, "--proxy-mode="+mode)
 	}
 	w := testcluster.New(t, testcluster.Options{Nodes: []string{"node1", "node2"}, AgentArgs: args})
@@ -116,6 +120,16 @@ func Setup(t *testing.T, mode string, agentArgs ...string) *Env {
 		if err := n.AddRoute(netip.MustParsePrefix("0.0.0.0/0"), testcluster.ServerIP); err != nil {
 			t.Fatal(err)
 		}
+		// The kernel rate-limits ICMP errors per peer (icmp_ratelimit 1000 ms after a burst
+		// of 6): the table's many rejections (PX-T-01) of one client host would then be seen
+		// only on the SYN retransmit a second later. Real clients rarely hit it; the table
+		// would, so the nodes do not limit.
+		if err := netns.WriteSysctl(n.NetNS, "net/ipv4/icmp_ratelimit", "0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if mode != "" && External() {
+		e.startExternalProxies(t, mode)
 	}
 	client := w.ClientHost()
 	if err := client.AddRoute(extNet, e.Nodes[0].IP); err != nil {
@@ -165,7 +179,41 @@ func Setup(t *testing.T, mode string, agentArgs ...string) *Env {
 	for name, want := range wantEndpoints() {
 		e.WaitEndpoints(t, name, want)
 	}
+	if mode != "" {
+		e.waitProgrammed(t)
+	}
 	return e
+}
+
+// waitProgrammed waits until both nodes' proxies serve every Service's ClusterIP (the
+// endpoints are in the API; the proxies sync at most once a second, PX-S-01).
+func (e *Env) waitProgrammed(t *testing.T) {
+	t.Helper()
+	for name, eps := range wantEndpoints() {
+		s := e.Services[name]
+		if s.Spec.ClusterIP == corev1.ClusterIPNone || s.Spec.ClusterIP == "" {
+			continue
+		}
+		port := s.Spec.Ports[0].Name
+		for n := 1; n <= 2; n++ {
+			if ptr.Deref(s.Spec.InternalTrafficPolicy, "") == corev1.ServiceInternalTrafficPolicyLocal && n == 2 && slices.Equal(eps, []string{"p1"}) {
+				continue // dropped from node2 by design (PX-T-02)
+			}
+			servertest.WaitFor(t, 2*time.Minute, fmt.Sprintf("node%d's proxy serving %s", n, name), func() error {
+				a, err := e.probe(Node(n), ClusterIP(name, port), 2*time.Second)
+				if err != nil {
+					return err
+				}
+				switch {
+				case len(eps) == 0 && a.fail == refused:
+					return nil
+				case len(eps) > 0 && a.fail == ok:
+					return nil
+				}
+				return fmt.Errorf("%v", a)
+			})
+		}
+	}
 }
 
 func (p podDef) pod() *corev1.Pod {
@@ -212,6 +260,9 @@ var lbIngress = map[string][]netip.Addr{
 	"lb-local": {lbLocal1, lbLocal2},
 	"lb-allow": {lbAllow},
 	"lb-deny":  {lbDeny},
+	// healthCheckNodePort exists only for LoadBalancer Services with externalTrafficPolicy
+	// Local (SVC-D): the health-check cases use lb-local and lb-local-one.
+	"lb-local-one": {lbLocalOne},
 }
 
 var (
@@ -276,6 +327,7 @@ func services() []*corev1.Service {
 		svc("named", "named", corev1.ServiceTypeClusterIP, []corev1.ServicePort{named}),
 		svc("lb", "spread", corev1.ServiceTypeLoadBalancer, both),
 		svc("lb-local", "spread", corev1.ServiceTypeLoadBalancer, http, etpLocal),
+		svc("lb-local-one", "one", corev1.ServiceTypeLoadBalancer, http, etpLocal),
 		svc("lb-allow", "spread", corev1.ServiceTypeLoadBalancer, http, sourceRanges("198.51.100.2/32")),
 		svc("lb-deny", "spread", corev1.ServiceTypeLoadBalancer, http, sourceRanges("192.0.2.0/24")),
 		headless,
@@ -293,7 +345,7 @@ func wantEndpoints() map[string][]string {
 	return map[string][]string{
 		"spread": spread, "sticky": spread, "sticky-short": spread, "local": spread, "local-one": {"p1"},
 		"itl": spread, "itl-one": {"p1"}, "empty": nil, "hairpin": {"p1"}, "named": {"n2", "p1"},
-		"lb": spread, "lb-local": spread, "lb-allow": spread, "lb-deny": spread, "headless": spread,
+		"lb": spread, "lb-local": spread, "lb-local-one": {"p1"}, "lb-allow": spread, "lb-deny": spread, "headless": spread,
 		"udpmove": {"p1", "p2"}, "term": {"p1", "t2"}, "term-only": {"t2"}, "restart": spread,
 	}
 }
