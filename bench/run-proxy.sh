@@ -21,6 +21,7 @@ mkdir -p "$workdir"
 echo "== build" >&2
 [ "${NOBUILD:-0}" = 1 ] || make build >&2
 go build -o "$workdir/bench-proxy" ./bench/proxy
+go build -o "$workdir/kubesvcproxy" ./bench/proxy/kubesvcproxy
 # Run a private copy: other work may rebuild bin/kubesvc while the benchmark runs.
 cp bin/kubesvc "$workdir/kubesvc"
 peers=${KUBESVC_PEERS_DIR:-$HOME/.cache/kubesvc/peers/v1.37.2}
@@ -31,7 +32,7 @@ echo "== kubesvc $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- cmd int
 
 status=0
 unshare --net --mount --pid --fork --kill-child --mount-proc -- \
-  "$workdir/bench-proxy" -kube-proxy "$peers/kube-proxy" -kubesvc "$workdir/kubesvc" \
+  "$workdir/bench-proxy" -kube-proxy "$peers/kube-proxy" -kubesvc "$workdir/kubesvc" -kubesvcproxy "$workdir/kubesvcproxy" \
   -workdir "$workdir/run" -json "$workdir/results.json" "$@" || status=$?
 
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg); results: $workdir/results.json; logs: $workdir/run/logs" >&2

@@ -77,6 +77,9 @@ func main() {
 	flag.StringVar(&cfg.kubesvcBin, "kubesvc", "bin/kubesvc", "kubesvc binary (its agent is the proxy under test)")
 	flag.Var(&kubeArgs, "kube-arg", "extra kube-proxy flag (repeatable)")
 	flag.Var(&kubesvcArgs, "kubesvc-arg", "extra `kubesvc agent` flag (repeatable)")
+	flag.StringVar(&cfg.minSyncPeriod, "min-sync-period", "", "minimum time between syncs for both proxies (default: theirs, 1s); 0 = none")
+	flag.StringVar(&cfg.kubesvcRunner, "kubesvc-runner", runnerAgent, "how kubesvc's proxy runs: agent (`kubesvc agent --proxy-mode=nftables --kubeconfig`, services only) or standalone (internal/proxy + nftables in bench/proxy/kubesvcproxy)")
+	flag.StringVar(&cfg.kubesvcProxyBin, "kubesvcproxy", "", "bench/proxy/kubesvcproxy binary (-kubesvc-runner=standalone)")
 	flag.StringVar(&cfg.kubesvcMetricsFlag, "kubesvc-metrics-flag", "--metrics-bind-address", "kubesvc agent flag for its metrics address (empty: read no metrics)")
 	workDir := flag.String("workdir", "", "directory for logs and API server data (default: a new temp dir)")
 	jsonOut := flag.String("json", "", "also write the results to this file")
@@ -91,6 +94,7 @@ func main() {
 	}
 	p.Proxies = strings.Split(proxies, ",")
 	cfg.kubeArgs, cfg.kubesvcArgs = kubeArgs, kubesvcArgs
+	p.MinSync, p.Runner = cfg.minSyncPeriod, cfg.kubesvcRunner
 	if *workDir == "" {
 		d, err := os.MkdirTemp("", "bench-proxy-")
 		if err != nil {

@@ -56,6 +56,8 @@ type params struct {
 	Pods        int           `json:"pods"`
 	APIServer   string        `json:"apiServer"`
 	Ruleset     bool          `json:"rulesetSize"`
+	MinSync     string        `json:"minSyncPeriod,omitempty"`
+	Runner      string        `json:"kubesvcRunner"`
 }
 
 // measureProxy runs one proxy from a clean node ruleset through (b), (c) and (a), then stops

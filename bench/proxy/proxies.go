@@ -21,6 +21,12 @@ const (
 	proxyKubesvc = "kubesvc"
 )
 
+// Ways to run kubesvc's proxy.
+const (
+	runnerAgent      = "agent"
+	runnerStandalone = "standalone"
+)
+
 // proxyConfig is what a proxy process is started with.
 type proxyConfig struct {
 	kubeProxyBin string
@@ -29,6 +35,12 @@ type proxyConfig struct {
 	dir          string   // logs
 	kubeArgs     []string // extra kube-proxy flags
 	kubesvcArgs  []string // extra kubesvc agent flags
+	// minSyncPeriod, when set, replaces both proxies' default minimum time between syncs (1 s).
+	minSyncPeriod string
+	// kubesvcRunner is how kubesvc's proxy runs: runnerAgent (`kubesvc agent`) or
+	// runnerStandalone (bench/proxy/kubesvcproxy, kubesvcProxyBin).
+	kubesvcRunner   string
+	kubesvcProxyBin string
 	// kubesvcMetricsFlag is the kubesvc agent flag that takes the metrics listen address
 	// (host:port); empty when the agent has none (then no metrics are read).
 	kubesvcMetricsFlag string
@@ -71,8 +83,33 @@ func startProxy(name string, cfg proxyConfig, run int) (*proxyProc, error) {
 			"--oom-score-adj=0",
 			"--v=2",
 		}
+		if cfg.minSyncPeriod != "" {
+			// --iptables-min-sync-period also sets nftables mode's (cmd/kube-proxy/app/options.go).
+			args = append(args, "--iptables-min-sync-period="+cfg.minSyncPeriod)
+		}
 		args = append(args, cfg.kubeArgs...)
 	case proxyKubesvc:
+		if cfg.minSyncPeriod != "" {
+			// kubesvc reads 0 as "the default": 1ns is "none".
+			v := cfg.minSyncPeriod
+			if d, err := time.ParseDuration(v); err == nil && d == 0 {
+				v = "1ns"
+			}
+			cfg.kubesvcArgs = append([]string{"--min-sync-period=" + v}, cfg.kubesvcArgs...)
+		}
+		if cfg.kubesvcRunner == runnerStandalone {
+			bin = cfg.kubesvcProxyBin
+			args = []string{
+				"--kubeconfig=" + cfg.kubeconfig,
+				"--hostname-override=" + nodeName,
+				"--node-ip=" + nodeIP.String(),
+				"--cluster-cidr=" + podLAN.String(),
+				"--metrics-bind-address=" + metricsAddr,
+				"--healthz-bind-address=" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
+			}
+			args = append(args, cfg.kubesvcArgs...)
+			break
+		}
 		bin = cfg.kubesvcBin
 		args = []string{"agent",
 			"--kubeconfig=" + cfg.kubeconfig,
