@@ -411,7 +411,10 @@ func crr(p params, t target) (float64, error) {
 			if _, err := c.Write(buf); err != nil {
 				return err
 			}
-			_, err = io.ReadFull(c, buf)
+			if _, err = io.ReadFull(c, buf); err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, c) // until the server's FIN: the server closes first
 			return err
 		}, func() {}
 	})

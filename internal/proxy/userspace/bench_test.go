@@ -21,46 +21,64 @@ import (
 //
 // bench/userspace compares the same paths against HAProxy.
 
-// benchWorld starts a Proxier with ClusterIP 10.96.0.100:80 → a sink/echo server on
-// 127.0.0.1 and returns the proxied and the direct address.
-func benchWorld(b *testing.B) (via, direct string) {
+// benchWorld starts a Proxier with two ClusterIP service ports on 10.96.0.100, each with
+// one endpoint on 127.0.0.1: port 80 → an echo server, port 81 → a server that answers one
+// byte and closes first (so TIME_WAIT stays on server ports and connection benchmarks do not
+// run out of ephemeral ports). It returns the proxied and direct address of each.
+func benchWorld(b *testing.B) (echoVia, echoDirect, crrVia, crrDirect string) {
 	b.Helper()
 	netnstest.RequireIsolated(b)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }() // echo
+	serve := func(handle func(net.Conn)) netip.AddrPort {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
 		}
-	}()
-	b.Cleanup(func() { ln.Close() })
+		b.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go handle(c)
+			}
+		}()
+		return ln.Addr().(*net.TCPAddr).AddrPort()
+	}
+	echo := serve(func(c net.Conn) { defer c.Close(); _, _ = io.Copy(c, c) })
+	crr := serve(func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 1)
+		if _, err := io.ReadFull(c, buf); err == nil {
+			_, _ = c.Write(buf)
+		}
+	})
 	p, err := newProxier(Config{Device: testDevice})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = p.Cleanup() })
-	ap := ln.Addr().(*net.TCPAddr).AddrPort()
-	st := &proxy.ServiceState{ServicePort: proxy.ServicePort{
-		Name: svc{name: "bench"}.portName(), ClusterIPs: []netip.Addr{netip.MustParseAddr("10.96.0.100")}, Port: 80, Protocol: corev1.ProtocolTCP,
-	}, Endpoints: []proxy.Endpoint{{IP: ap.Addr(), Port: int32(ap.Port()), Ready: true, Serving: true}}}
-	proxy.Categorize(st)
-	snap := &proxy.Snapshot{Services: map[proxy.ServicePortName]*proxy.ServiceState{st.Name: st}}
+	snap := &proxy.Snapshot{Services: map[proxy.ServicePortName]*proxy.ServiceState{}}
+	for name, s := range map[string]struct {
+		port int32
+		ep   netip.AddrPort
+	}{"echo": {80, echo}, "crr": {81, crr}} {
+		st := &proxy.ServiceState{ServicePort: proxy.ServicePort{
+			Name: svc{name: name}.portName(), ClusterIPs: []netip.Addr{netip.MustParseAddr("10.96.0.100")}, Port: s.port, Protocol: corev1.ProtocolTCP,
+		}, Endpoints: []proxy.Endpoint{{IP: s.ep.Addr(), Port: int32(s.ep.Port()), Ready: true, Serving: true}}}
+		proxy.Categorize(st)
+		snap.Services[st.Name] = st
+	}
 	if err := p.Sync(b.Context(), snap, nil, true); err != nil {
 		b.Fatal(err)
 	}
-	return "10.96.0.100:80", ap.String()
+	return "10.96.0.100:80", echo.String(), "10.96.0.100:81", crr.String()
 }
 
 // BenchmarkStream: one connection, 64 KiB writes, echoed back (so bytes cross the proxy
 // twice per direction pair); MB/s counts bytes sent.
 func BenchmarkStream(b *testing.B) {
-	via, direct := benchWorld(b)
+	via, direct, _, _ := benchWorld(b)
 	for _, tc := range []struct{ name, addr string }{{"direct", direct}, {"proxy", via}} {
 		b.Run(tc.name, func(b *testing.B) {
 			c, err := net.Dial("tcp", tc.addr)
@@ -88,10 +106,10 @@ func BenchmarkStream(b *testing.B) {
 	}
 }
 
-// BenchmarkConnect: connect, 1-byte request and response, close (TCP_CRR), 8 clients;
-// reports connections per second.
+// BenchmarkConnect: connect, 1-byte request and response, the server closes, then the client
+// (TCP_CRR), 4 × GOMAXPROCS clients; reports connections per second.
 func BenchmarkConnect(b *testing.B) {
-	via, direct := benchWorld(b)
+	_, _, via, direct := benchWorld(b)
 	for _, tc := range []struct{ name, addr string }{{"direct", direct}, {"proxy", via}} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.SetParallelism(4) // 4 × GOMAXPROCS clients
@@ -110,6 +128,7 @@ func BenchmarkConnect(b *testing.B) {
 					if _, err := io.ReadFull(c, buf); err != nil {
 						b.Error(err)
 					}
+					_, _ = io.Copy(io.Discard, c) // until the server's FIN
 					c.Close()
 				}
 			})
@@ -120,7 +139,7 @@ func BenchmarkConnect(b *testing.B) {
 
 // BenchmarkRequestResponse: 1-byte request and response on an open connection (TCP_RR).
 func BenchmarkRequestResponse(b *testing.B) {
-	via, direct := benchWorld(b)
+	via, direct, _, _ := benchWorld(b)
 	for _, tc := range []struct{ name, addr string }{{"direct", direct}, {"proxy", via}} {
 		b.Run(tc.name, func(b *testing.B) {
 			c, err := net.Dial("tcp", tc.addr)
