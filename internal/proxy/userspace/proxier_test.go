@@ -406,6 +406,64 @@ func TestProxier_IncrementalSync(t *testing.T) {
 	}
 }
 
+// TestProxier_SyncUnderTraffic: Syncs that swap a busy Service's endpoints (incremental and
+// full) while clients connect never fail a connection: listeners stay, only the endpoint list
+// pointer changes under the data path (run with -race).
+func TestProxier_SyncUnderTraffic(t *testing.T) {
+	w := newWorld(t)
+	var eps []proxy.Endpoint
+	for _, ip := range pods[:3] {
+		w.endpoint(w.podNS, ip, 8080, corev1.ProtocolTCP)
+		eps = append(eps, ep(ip, 8080, false))
+	}
+	w.sync(snapshot(web(eps...)), true)
+	stop := make(chan struct{})
+	errc := make(chan error, 4)
+	var conns atomic.Int64
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errc <- nil
+					return
+				default:
+				}
+				c, err := dial(t, "", "", "10.96.0.10:80")
+				if err == nil {
+					_, err = readHello(c)
+					c.Close()
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+				conns.Add(1)
+			}
+		}()
+	}
+	subsets := [][]proxy.Endpoint{{eps[0], eps[1]}, {eps[1], eps[2]}, {eps[0], eps[2]}, eps}
+	start := time.Now()
+	syncs := 0
+	for ; syncs < 40 || conns.Load() < 200; syncs++ {
+		if time.Since(start) > 3*ioTimeout {
+			break
+		}
+		w.sync(snapshot(web(subsets[syncs%len(subsets)]...)), syncs%10 == 9, "web")
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	for range 4 {
+		if err := <-errc; err != nil {
+			t.Fatalf("a connection failed during syncs: %v", err)
+		}
+	}
+	if conns.Load() < 50 {
+		t.Fatalf("only %d connections during %d syncs", conns.Load(), syncs)
+	}
+	t.Logf("%d connections across %d syncs", conns.Load(), syncs)
+}
+
 func echo(t *testing.T, c net.Conn, msg string) {
 	t.Helper()
 	_ = c.SetDeadline(time.Now().Add(ioTimeout))
