@@ -92,6 +92,8 @@ type Config struct {
 	Labels map[string]string `json:"labels"`
 	// DNS configures the node's cluster DNS server (dns.go).
 	DNS DNSConfig `json:"dns"`
+	// Proxy configures the node's service proxy (proxy.go).
+	Proxy ProxyConfig `json:"proxy"`
 	// ConfigFile is a YAML or JSON file with these fields (--config); read by Load.
 	ConfigFile string `json:"-"`
 	// Out receives start-up messages; default os.Stdout. Not a flag.
@@ -128,6 +130,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringToStringVar(&c.Labels, "node-labels", c.Labels, "extra node labels")
 	fs.Int32Var(&c.LeaseDurationSeconds, "node-lease-duration-seconds", c.LeaseDurationSeconds, "duration of the node Lease, renewed every quarter of it")
 	c.DNS.AddFlags(fs)
+	c.Proxy.AddFlags(fs)
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML/JSON config file (fields of the agent Config, e.g. images: [{name, entrypoint, cmd, env}])")
 }
 
@@ -323,6 +326,9 @@ func Start(ctx context.Context, cfg *Config) (_ *Agent, err error) {
 	a.goLoop("routes", a.routeLoop)
 	a.goLoop("relist", a.relistLoop)
 	if err := a.startDNS(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.startProxy(ctx); err != nil {
 		return nil, err
 	}
 	if err := a.setNodeReady(ctx); err != nil {
