@@ -11,7 +11,8 @@
 #
 # Needs: nft (apt-get install nftables), hack/peers/build.sh kube-proxy.
 # Environment: WORKDIR (default a new temp dir: logs, API server data, results.json; removed
-# on success unless KEEP=1), KUBESVC_PEERS_DIR, NOBUILD=1 (use bin/kubesvc as it is).
+# on success unless KEEP=1), KUBESVC_PEERS_DIR, NOBUILD=1 (use bin/kubesvc as it is),
+# KUBESVC_BIN (use this kubesvc binary instead of building bin/kubesvc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nft >/dev/null || { echo "nft not installed (apt-get install nftables)" >&2; exit 1; }
@@ -19,11 +20,14 @@ workdir=${WORKDIR:-$(mktemp -d /tmp/bench-proxy.XXXXXX)}
 mkdir -p "$workdir"
 
 echo "== build" >&2
-[ "${NOBUILD:-0}" = 1 ] || make build >&2
+if [ -z "${KUBESVC_BIN:-}" ]; then
+  [ "${NOBUILD:-0}" = 1 ] || make build >&2
+  KUBESVC_BIN=bin/kubesvc
+fi
 go build -o "$workdir/bench-proxy" ./bench/proxy
 go build -o "$workdir/kubesvcproxy" ./bench/proxy/kubesvcproxy
 # Run a private copy: other work may rebuild bin/kubesvc while the benchmark runs.
-cp bin/kubesvc "$workdir/kubesvc"
+cp "$KUBESVC_BIN" "$workdir/kubesvc"
 peers=${KUBESVC_PEERS_DIR:-$HOME/.cache/kubesvc/peers/v1.37.2}
 [ -x "$peers/kube-proxy" ] || hack/peers/build.sh kube-proxy >&2
 

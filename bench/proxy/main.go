@@ -80,7 +80,6 @@ func main() {
 	flag.StringVar(&cfg.minSyncPeriod, "min-sync-period", "", "minimum time between syncs for both proxies (default: theirs, 1s); 0 = none")
 	flag.StringVar(&cfg.kubesvcRunner, "kubesvc-runner", runnerAgent, "how kubesvc's proxy runs: agent (`kubesvc agent --proxy-mode=nftables --kubeconfig`, services only) or standalone (internal/proxy + nftables in bench/proxy/kubesvcproxy)")
 	flag.StringVar(&cfg.kubesvcProxyBin, "kubesvcproxy", "", "bench/proxy/kubesvcproxy binary (-kubesvc-runner=standalone)")
-	flag.StringVar(&cfg.kubesvcMetricsFlag, "kubesvc-metrics-flag", "--metrics-bind-address", "kubesvc agent flag for its metrics address (empty: read no metrics)")
 	workDir := flag.String("workdir", "", "directory for logs and API server data (default: a new temp dir)")
 	jsonOut := flag.String("json", "", "also write the results to this file")
 	flag.Parse()
@@ -150,6 +149,7 @@ func run(ctx context.Context, p params, cfg proxyConfig, workDir string) ([]*res
 	}
 	defer api.stop()
 	cfg.kubeconfig = api.kubeconfig
+	cfg.serviceCIDR = api.cidr.String()
 	w, err := newWorld(filepath.Join(workDir, "netns"), p.Pods, api.cidr)
 	if err != nil {
 		return nil, fmt.Errorf("world: %w", err)

@@ -41,9 +41,8 @@ type proxyConfig struct {
 	// runnerStandalone (bench/proxy/kubesvcproxy, kubesvcProxyBin).
 	kubesvcRunner   string
 	kubesvcProxyBin string
-	// kubesvcMetricsFlag is the kubesvc agent flag that takes the metrics listen address
-	// (host:port); empty when the agent has none (then no metrics are read).
-	kubesvcMetricsFlag string
+	// serviceCIDR is the API server's Service CIDR.
+	serviceCIDR string
 }
 
 // proxyProc is one running proxy.
@@ -89,13 +88,9 @@ func startProxy(name string, cfg proxyConfig, run int) (*proxyProc, error) {
 		}
 		args = append(args, cfg.kubeArgs...)
 	case proxyKubesvc:
-		if cfg.minSyncPeriod != "" {
-			// kubesvc reads 0 as "the default": 1ns is "none".
-			v := cfg.minSyncPeriod
-			if d, err := time.ParseDuration(v); err == nil && d == 0 {
-				v = "1ns"
-			}
-			cfg.kubesvcArgs = append([]string{"--min-sync-period=" + v}, cfg.kubesvcArgs...)
+		minSync := cfg.minSyncPeriod
+		if d, err := time.ParseDuration(minSync); err == nil && d == 0 {
+			minSync = "1ns" // kubesvc reads 0 as "the default" (1 s)
 		}
 		if cfg.kubesvcRunner == runnerStandalone {
 			bin = cfg.kubesvcProxyBin
@@ -107,6 +102,9 @@ func startProxy(name string, cfg proxyConfig, run int) (*proxyProc, error) {
 				"--metrics-bind-address=" + metricsAddr,
 				"--healthz-bind-address=" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
 			}
+			if minSync != "" {
+				args = append(args, "--min-sync-period="+minSync)
+			}
 			args = append(args, cfg.kubesvcArgs...)
 			break
 		}
@@ -115,11 +113,14 @@ func startProxy(name string, cfg proxyConfig, run int) (*proxyProc, error) {
 			"--kubeconfig=" + cfg.kubeconfig,
 			"--proxy-mode=nftables",
 			"--node-name=" + nodeName,
+			"--node-ip=" + nodeIP.String(),
+			"--cluster-cidr=" + podLAN.String(),
+			"--service-cidr=" + cfg.serviceCIDR,
+			"--metrics-bind-address=" + metricsAddr,
+			"--healthz-bind-address=" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
 		}
-		if cfg.kubesvcMetricsFlag != "" {
-			args = append(args, cfg.kubesvcMetricsFlag+"="+metricsAddr)
-		} else {
-			metricsAddr = ""
+		if minSync != "" {
+			args = append(args, "--proxy-min-sync-period="+minSync)
 		}
 		args = append(args, cfg.kubesvcArgs...)
 	default:

@@ -93,6 +93,17 @@ func newWorld(dir string, npods int, serviceCIDR netip.Prefix) (w *world, err er
 			w.close()
 		}
 	}()
+	// What kubesvc's agent sets in its node namespace (internal/agent/proxy.go), set here for
+	// both proxies so neither runs on a node the other prepared. Per network namespace.
+	for key, value := range map[string]string{
+		"net/ipv4/ip_forward":                  "1",
+		"net/bridge/bridge-nf-call-iptables":   "1",
+		"net/netfilter/nf_conntrack_tcp_loose": "1",
+	} {
+		if err := netns.WriteSysctl("", key, value); err != nil {
+			return nil, fmt.Errorf("sysctl %s: %w", key, err)
+		}
+	}
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridgeName}}
 	if err := netlink.LinkAdd(br); err != nil {
 		return nil, fmt.Errorf("add bridge: %w", err)
