@@ -35,6 +35,7 @@ func Dynamic() []DynamicCase {
 		{Name: "agent restarted under traffic: rules stay, no connection fails", Rule: "§5.3 DESIGN (Close keeps kernel state)", Sequential: true, Run: agentRestart},
 		{Name: "terminating endpoints are used only when no ready one exists", Rule: "PX-E-01 PX-E-03", Sequential: true, Run: terminating},
 		{Name: "UDP flow moves to a new endpoint within 1 s after its old endpoint goes", Rule: "PX-C-01", Sequential: true, Run: udpMove},
+		{Name: "UDP flow to a Service without endpoints reaches its first endpoint within 1 s", Rule: "PX-C-01 PX-T-01", Sequential: true, Run: udpLate},
 		{Name: "ClientIP affinity sticks, then expires after timeoutSeconds", Rule: "PX-A-01 PX-A-02", Run: affinityExpires},
 	}
 }
@@ -137,6 +138,10 @@ func (e *Env) endpoint(service, pod string) (*discoveryv1.Endpoint, error) {
 	return nil, fmt.Errorf("service %s has no endpoint for pod %s", service, pod)
 }
 
+// quiet waits out the proxies' min-sync-period (1 s, PX-S-01) after the previous change, so a
+// reaction time measured next is the proxy's own and not the rate limit's.
+func quiet() { time.Sleep(1200 * time.Millisecond) }
+
 // udpMove keeps one UDP flow (one source port) from c1 to udpmove's ClusterIP, then takes
 // the endpoint it reached out of the Service (the pod keeps running and answering, so only a
 // conntrack flush moves the flow, PX-C-01) and measures when the flow reaches the other one.
@@ -166,6 +171,7 @@ func udpMove(t *testing.T, e *Env) {
 		old = a.pod
 	}
 	other := map[string]string{"p1": "p2", "p2": "p1"}[old]
+	quiet()
 	patch := []byte(`{"metadata":{"labels":{"udpmove":null}}}`)
 	if _, err := e.World.Client.CoreV1().Pods(Namespace).Patch(context.Background(), old, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
@@ -186,6 +192,51 @@ func udpMove(t *testing.T, e *Env) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("10 s after %s left the Service the flow still gets %v; want answers from %s (stale UDP conntrack entry not deleted?)", old, last, other)
+}
+
+// udpLate keeps one UDP flow from c2 to udplate's ClusterIP while the Service has no
+// endpoints (rejected, PX-T-01: the kernel may remember that in a conntrack entry), then
+// gives the Service p3 and measures when the same flow reaches it.
+func udpLate(t *testing.T, e *Env) {
+	ns, _, err := e.source(PodOn(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _, err := e.destination(ClusterIP("udplate", "udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := openUDP(ns, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i := range 3 {
+		if a := f.ask(dropWait, 500*time.Millisecond); a.fail != refused {
+			t.Fatalf("datagram %d to udplate without endpoints: %v; want refused (PX-T-01)", i+1, a)
+		}
+	}
+	quiet()
+	patch := []byte(`{"metadata":{"labels":{"udplate":"y"}}}`)
+	if _, err := e.World.Client.CoreV1().Pods(Namespace).Patch(context.Background(), "p3", types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.WaitEndpoints(t, "udplate", []string{"p3"})
+	added := time.Now()
+	var last answer
+	for time.Since(added) < 10*time.Second {
+		last = f.ask(answerWait, 100*time.Millisecond)
+		if last.fail == ok && last.pod == "p3" {
+			d := time.Since(added)
+			t.Logf("the flow reached p3 %v after p3 entered the EndpointSlice", d.Round(time.Millisecond))
+			if d > UDPMoveWithin {
+				t.Fatalf("the flow reached p3 only %v after it became an endpoint; want within %v", d.Round(time.Millisecond), UDPMoveWithin)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("10 s after p3 became udplate's endpoint the flow still gets %v (stale conntrack entry of the rejected flow not deleted?)", last)
 }
 
 // agentRestart keeps traffic going through node2 (client → NodePort on node2, pod c2 →

@@ -248,6 +248,10 @@ func classify(err error) failure {
 		return ok
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return refused
+	case errors.Is(err, syscall.EPERM):
+		// A node's own datagram rejected by its netfilter output hook: the send fails with
+		// EPERM (the ICMP error follows on the socket).
+		return refused
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
 		return timedOut
 	}

@@ -333,6 +333,7 @@ func services() []*corev1.Service {
 		headless,
 		extName,
 		svc("udpmove", "udpmove", corev1.ServiceTypeClusterIP, []corev1.ServicePort{udpSP}),
+		svc("udplate", "udplate", corev1.ServiceTypeClusterIP, []corev1.ServicePort{udpSP}),
 		svc("term", "term", corev1.ServiceTypeClusterIP, http),
 		svc("term-only", "termonly", corev1.ServiceTypeClusterIP, http),
 		svc("restart", "spread", corev1.ServiceTypeNodePort, http),
@@ -346,7 +347,7 @@ func wantEndpoints() map[string][]string {
 		"spread": spread, "sticky": spread, "sticky-short": spread, "local": spread, "local-one": {"p1"},
 		"itl": spread, "itl-one": {"p1"}, "empty": nil, "hairpin": {"p1"}, "named": {"n2", "p1"},
 		"lb": spread, "lb-local": spread, "lb-local-one": {"p1"}, "lb-allow": spread, "lb-deny": spread, "headless": spread,
-		"udpmove": {"p1", "p2"}, "term": {"p1", "t2"}, "term-only": {"t2"}, "restart": spread,
+		"udpmove": {"p1", "p2"}, "udplate": nil, "term": {"p1", "t2"}, "term-only": {"t2"}, "restart": spread,
 	}
 }
 
