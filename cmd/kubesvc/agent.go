@@ -15,16 +15,23 @@ import (
 
 func newAgentCommand() *cobra.Command {
 	cfg := agent.NewConfig()
+	var cleanup bool
 	cmd := &cobra.Command{
 		Use:   "agent --server URL --token TOKEN",
 		Short: "Run a node: register it, run the pods bound to it (each in its own network namespace)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cleanup {
+				return agent.CleanupProxy()
+			}
 			if err := cfg.Load(); err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if cfg.Proxy.Kubeconfig != "" {
+				return runServices(ctx, cfg)
+			}
 			a, err := agent.Start(ctx, cfg)
 			if err != nil {
 				return err
@@ -40,6 +47,7 @@ func newAgentCommand() *cobra.Command {
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&cleanup, "cleanup", false, "remove everything the service proxy installed on this node (nftables table kubesvc, userspace proxy device) and exit")
 	// Re-exec entry points of the pod runtime (internal/runtime/shim); not for users.
 	cmd.AddCommand(&cobra.Command{
 		Use: shim.ShimCommand + " DIR", Hidden: true, Args: cobra.ExactArgs(1),
@@ -56,4 +64,21 @@ func newAgentCommand() *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// runServices runs only the node's service parts against the API server of --kubeconfig.
+func runServices(ctx context.Context, cfg *agent.Config) error {
+	s, err := agent.StartServices(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	select {
+	case <-s.Ready():
+		fmt.Printf("kubesvc agent: services of node %s synced from %s\n", cfg.NodeName, cfg.Proxy.Kubeconfig)
+	case <-ctx.Done():
+		return nil
+	}
+	<-ctx.Done()
+	return nil
 }
