@@ -15,6 +15,7 @@ const (
 	DefaultUDPIdleTimeout = 10 * time.Second
 	DefaultDropTimeout    = 30 * time.Second
 	DefaultMaxDropped     = 256
+	DefaultMaxUDPSessions = 16384
 )
 
 // Config configures the userspace Dataplane. NewConfig returns the defaults; zero fields take
@@ -37,6 +38,11 @@ type Config struct {
 	// (`--udp-timeout`). A flow that pauses longer starts a new session, which ClientIP
 	// affinity sends to the same endpoint; without affinity it may move.
 	UDPIdleTimeout time.Duration `json:"udpIdleTimeout"`
+	// MaxUDPSessions bounds the UDP sessions (each a socket and a goroutine) of one service
+	// address; datagrams of new flows beyond it are dropped until sessions end (default
+	// DefaultMaxUDPSessions). It keeps a flood of new source ports from exhausting file
+	// descriptors.
+	MaxUDPSessions int `json:"maxUDPSessions"`
 	// DropTimeout is how long a TCP connection that policy says to drop (externalTrafficPolicy
 	// or internalTrafficPolicy Local with no local endpoint, PX-T-02/03) is held open without
 	// data before it is reset (default DefaultDropTimeout).
@@ -55,7 +61,8 @@ type Config struct {
 // NewConfig returns a Config with the defaults.
 func NewConfig() *Config {
 	return &Config{Device: DefaultDevice, DialTimeout: DefaultDialTimeout,
-		UDPIdleTimeout: DefaultUDPIdleTimeout, DropTimeout: DefaultDropTimeout, MaxDropped: DefaultMaxDropped}
+		UDPIdleTimeout: DefaultUDPIdleTimeout, DropTimeout: DefaultDropTimeout, MaxDropped: DefaultMaxDropped,
+		MaxUDPSessions: DefaultMaxUDPSessions}
 }
 
 func (c *Config) setDefaults() {
@@ -71,6 +78,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DropTimeout == 0 {
 		c.DropTimeout = d.DropTimeout
+	}
+	if c.MaxUDPSessions == 0 {
+		c.MaxUDPSessions = d.MaxUDPSessions
 	}
 	if c.MaxDropped == 0 {
 		c.MaxDropped = d.MaxDropped
@@ -91,8 +101,8 @@ func (c *Config) Validate() error {
 	if c.CopyBuffer < 0 {
 		return errors.New("userspace proxy copyBuffer must not be negative")
 	}
-	if c.MaxDropped < 0 {
-		return errors.New("userspace proxy maxDropped must not be negative")
+	if c.MaxDropped < 0 || c.MaxUDPSessions < 0 {
+		return errors.New("userspace proxy maxDropped and maxUDPSessions must not be negative")
 	}
 	return nil
 }

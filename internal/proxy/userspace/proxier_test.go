@@ -553,6 +553,28 @@ func TestProxier_UDPSessionIdle(t *testing.T) {
 	udpAsk(t, c, "b")
 }
 
+// TestProxier_UDPSessionLimit: beyond MaxUDPSessions, datagrams of new flows are dropped
+// while existing flows keep working.
+func TestProxier_UDPSessionLimit(t *testing.T) {
+	w := newWorld(t)
+	w.p.cfg.MaxUDPSessions = 1
+	w.endpoint(w.podNS, pods[0], 5353, corev1.ProtocolUDP)
+	w.sync(snapshot(svc{name: "dns", proto: corev1.ProtocolUDP, clusterIP: "10.96.0.53", port: 53, endpoints: []proxy.Endpoint{ep(pods[0], 5353, false)}}), true)
+	first := udpClient(t, "", "10.96.0.53:53")
+	defer first.Close()
+	udpAsk(t, first, "a")
+	second := udpClient(t, "", "10.96.0.53:53")
+	defer second.Close()
+	_ = second.SetDeadline(time.Now().Add(time.Second))
+	if _, err := second.Write([]byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := second.Read(make([]byte, 100)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a flow beyond the limit got %d bytes, %v; want no answer", n, err)
+	}
+	udpAsk(t, first, "c")
+}
+
 // udpClient is a connected UDP socket in ns ("" = the node).
 func udpClient(t *testing.T, ns, target string) *net.UDPConn {
 	t.Helper()

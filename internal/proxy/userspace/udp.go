@@ -114,6 +114,12 @@ func (l *udpListener) session(client netip.AddrPort) *udpSession {
 		}
 		l.end(s)
 	}
+	l.mu.Lock()
+	full := len(l.sessions) >= l.p.cfg.MaxUDPSessions
+	l.mu.Unlock()
+	if full {
+		return nil
+	}
 	var avoid []netip.AddrPort
 	for range maxDialAttempts {
 		b, ok := l.svc.pick(client.Addr(), list, pol.affinity, avoid, l.p.now())
