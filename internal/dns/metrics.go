@@ -135,14 +135,28 @@ func (m *metrics) report(req *mdns.Msg, rcode int, proto string, v6 bool, plugin
 	if m == nil {
 		return
 	}
+	var qtype uint16
+	if len(req.Question) > 0 {
+		qtype = req.Question[0].Qtype
+	}
+	opt := req.IsEdns0()
+	m.record(qtype, opt != nil && opt.Do(), req.Len(), rcode, proto, v6, plugin, respLen, start)
+}
+
+// record records one answered request of type qtype (0: none), reqLen bytes, with or
+// without the DO bit.
+func (m *metrics) record(qtype uint16, do bool, reqLen, rcode int, proto string, v6 bool, plugin string, respLen int, start time.Time) {
+	if m == nil {
+		return
+	}
 	k := reportKey{proto: proto, family: "1", qtype: "other", rcode: rcodeString(rcode), plugin: plugin}
 	if v6 {
 		k.family = "2"
 	}
-	if len(req.Question) > 0 && monitoredTypes[req.Question[0].Qtype] {
-		k.qtype = mdns.Type(req.Question[0].Qtype).String()
+	if monitoredTypes[qtype] {
+		k.qtype = mdns.Type(qtype).String()
 	}
-	if opt := req.IsEdns0(); opt != nil && opt.Do() {
+	if do {
 		m.doRequests.WithLabelValues(m.server, ".", "").Inc()
 	}
 	var rs *reportSeries
@@ -160,7 +174,7 @@ func (m *metrics) report(req *mdns.Msg, rcode int, proto string, v6 bool, plugin
 	rs.requests.Inc()
 	m.durationAll.Observe(time.Since(start).Seconds())
 	rs.responseSize.Observe(float64(respLen))
-	rs.requestSize.Observe(float64(req.Len()))
+	rs.requestSize.Observe(float64(reqLen))
 	rs.responses.Inc()
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -124,6 +125,9 @@ type Server struct {
 	metrics *metrics
 	inf     *informers
 
+	// fastHits counts the queries the UDP read loop answered from zc (fastpath.go).
+	fastHits atomic.Int64
+
 	ctx    context.Context // ends at Close; bounds upstream exchanges
 	cancel context.CancelFunc
 	ready  chan struct{}
@@ -233,6 +237,9 @@ func (s *Server) listen() error {
 			return fmt.Errorf("dns: listen on %s: %w", l, err)
 		}
 		udp := &mdns.Server{PacketConn: pc, Handler: s}
+		if s.zc != nil {
+			udp.DecorateReader = s.decorateUDP
+		}
 		tcp := &mdns.Server{Listener: ln, Handler: s, ReadTimeout: 2 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }}
 		s.mu.Lock()
 		if s.closed {
@@ -352,11 +359,14 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	if err != nil {
 		return
 	}
+	if cacheable && plugin == "kubernetes" {
+		s.metrics.cacheMiss() // CoreDNS's cache in front of its kubernetes plugin
+		if !upstream {
+			s.zc.put(key, gen, wire, m.Rcode) // before the write: a client's next question may hit it
+		}
+	}
 	if _, err := w.Write(wire); err != nil {
 		return
-	}
-	if cacheable && plugin == "kubernetes" && !upstream {
-		s.zc.put(key, gen, wire, m.Rcode)
 	}
 	s.metrics.report(req, m.Rcode, proto, v6, plugin, len(wire), start)
 }
@@ -373,7 +383,8 @@ func (s *Server) writeCached(w mdns.ResponseWriter, req *mdns.Msg, e zoneEntry, 
 	*bp = buf
 	wireBufs.Put(bp)
 	if err == nil {
-		s.metrics.report(req, e.rcode, proto, v6, "kubernetes", len(e.wire), start)
+		s.metrics.cacheHit(e.kind())
+		s.metrics.report(req, e.rcode, proto, v6, "cache", len(e.wire), start)
 	}
 }
 
