@@ -9,7 +9,8 @@ import (
 // TestProxy runs the behaviour table against every proxy mode (TestProxy/<mode>/<case>):
 // first the dynamic cases that change the world, one at a time, then the table in parallel.
 // PROXYTEST_MODES (comma-separated) narrows the modes; "none" runs the world without a proxy
-// (only the control cases can pass: a check of the harness itself).
+// (only the control cases can pass: a check of the harness itself). PROXYTEST_AGENT_ARGS adds
+// agent flags.
 func TestProxy(t *testing.T) {
 	modes := Modes
 	if m := os.Getenv("PROXYTEST_MODES"); m != "" {
@@ -22,7 +23,11 @@ func TestProxy(t *testing.T) {
 			if mode == "none" {
 				flag = ""
 			}
-			e := Setup(t, flag)
+			var extra []string
+			if a := os.Getenv("PROXYTEST_AGENT_ARGS"); a != "" {
+				extra = strings.Fields(a) // e.g. --masquerade-all, to see the table catch it
+			}
+			e := Setup(t, flag, extra...)
 			e.Mode = mode
 			for _, d := range Dynamic() {
 				if only != "" && !strings.Contains(d.Name, only) {
