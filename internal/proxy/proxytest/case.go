@@ -35,10 +35,14 @@ const (
 	Fails
 	// Healthy: the health-check server answers with Expect.Health.
 	Healthy
+	// ProxyHealthy: the proxy's own /healthz or /livez answers healthy (PX-H-02).
+	ProxyHealthy
+	// HasMetrics: the proxy's metrics carry kube-proxy's names, with syncs counted.
+	HasMetrics
 )
 
 func (o Outcome) String() string {
-	return [...]string{"reaches one of", "reaches every one of", "sticks to one of", "is refused", "times out", "fails", "health check"}[o]
+	return [...]string{"reaches one of", "reaches every one of", "sticks to one of", "is refused", "times out", "fails", "health check", "answers healthy", "has kube-proxy's metrics"}[o]
 }
 
 // Source is the source address the endpoint must see.
@@ -132,8 +136,15 @@ func (e *Env) Run(t *testing.T, c Case) {
 	t.Helper()
 	exp := expectFor(t, e.Mode, c)
 	t.Logf("%s: from %s to %s %s %v, source %s", c.Rule, c.From, c.To, exp.Outcome, exp.Endpoints, exp.Source)
-	if exp.Outcome == Healthy {
+	switch exp.Outcome {
+	case Healthy:
 		e.checkHealth(t, c.To, exp.Health)
+		return
+	case ProxyHealthy:
+		e.checkProxyHealthz(t, c.From, c.To)
+		return
+	case HasMetrics:
+		e.checkProxyMetrics(t, c.To)
 		return
 	}
 	n := exp.Conns

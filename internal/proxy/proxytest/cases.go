@@ -158,6 +158,14 @@ func Cases() []Case {
 			From: PodOn(1), To: ClusterIP("named", "http"), Expect: reachEvery([]string{"p1", "n2"}, Self),
 			Userspace: noSourceIP(1, reachEvery([]string{"p1", "n2"}, Self))},
 
+		// The proxy's own health and metrics servers (PX-H-02, issue 6 item 4).
+		{Name: "proxy healthz answers healthy", Rule: "PX-H-02",
+			From: Client, To: ProxyHealthz(1, "/healthz"), Expect: Expect{Outcome: ProxyHealthy}},
+		{Name: "proxy livez answers healthy", Rule: "PX-H-02",
+			From: Client, To: ProxyHealthz(2, "/livez"), Expect: Expect{Outcome: ProxyHealthy}},
+		{Name: "proxy metrics have kube-proxy's names", Rule: "PX-H-02 (metrics)",
+			From: Node(1), To: ProxyMetrics(1), Expect: Expect{Outcome: HasMetrics}},
+
 		// Headless and ExternalName Services are not proxied (PX-01, §7): their externalIPs
 		// are not served by any node.
 		{Name: "headless Service is not proxied", Rule: "PX-01 §7.2",

@@ -76,6 +76,8 @@ const (
 	toLBIP
 	toHealthCheck
 	toPodIP
+	toProxyHealthz
+	toProxyMetrics
 )
 
 // ClusterIP is the Service's ClusterIP at its port called port.
@@ -122,6 +124,10 @@ func (t To) String() string {
 		return "LB IP " + t.ip.String() + " of " + t.svc + ":" + t.port
 	case toPodIP:
 		return "pod IP of " + t.svc + ":" + t.port
+	case toProxyHealthz:
+		return fmt.Sprintf("proxy %s of node%d", t.svc, t.node)
+	case toProxyMetrics:
+		return fmt.Sprintf("proxy metrics of node%d", t.node)
 	}
 	return fmt.Sprintf("healthCheckNodePort of %s on node%d", t.svc, t.node)
 }

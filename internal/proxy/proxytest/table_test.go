@@ -39,7 +39,9 @@ func TestCases_Table(t *testing.T) {
 		if c.Rule == "" {
 			t.Errorf("%s: no spec rule", c.Name)
 		}
-		if c.To.kind == toPodIP {
+		if c.To.kind == toProxyHealthz || c.To.kind == toProxyMetrics {
+			// no Service
+		} else if c.To.kind == toPodIP {
 			if !podNames[c.To.svc] {
 				t.Errorf("%s: no pod %s", c.Name, c.To.svc)
 			}
