@@ -430,6 +430,14 @@ func TestDNS_InPods(t *testing.T) {
 	t.Run("a Service created after the pod resolves within 1 s", func(t *testing.T) {
 		for round := range 3 {
 			name := fmt.Sprintf("late-%d", round)
+			// Asked before it exists: NXDOMAIN (DNS-C-02), twice, so the denial is a kept reply.
+			for i := range d.clients {
+				for range 2 {
+					if m := d.query(t, i, "udp", name+".default.svc.cluster.local.", mdns.TypeA); m.Rcode != mdns.RcodeNameError {
+						t.Fatalf("%s before its creation: %s", name, mdns.RcodeToString[m.Rcode])
+					}
+				}
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			svc, err := w.Client.CoreV1().Services("default").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
 				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{})
