@@ -36,6 +36,7 @@ func Dynamic() []DynamicCase {
 		{Name: "terminating endpoints are used only when no ready one exists", Rule: "PX-E-01 PX-E-03", Sequential: true, Run: terminating},
 		{Name: "UDP flow moves to a new endpoint within 1 s after its old endpoint goes", Rule: "PX-C-01", Sequential: true, Run: udpMove},
 		{Name: "UDP flow to a Service without endpoints reaches its first endpoint within 1 s", Rule: "PX-C-01 PX-T-01", Sequential: true, Run: udpLate},
+		{Name: "Service created, given an endpoint, changed and deleted: each change is served", Rule: "PX-T-01 §5.2 §6.4", Sequential: true, Run: lifecycle},
 		{Name: "ClientIP affinity sticks, then expires after timeoutSeconds", Rule: "PX-A-01 PX-A-02", Run: affinityExpires},
 	}
 }

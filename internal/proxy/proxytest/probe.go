@@ -166,7 +166,9 @@ func (e *Env) destination(t To) (string, corev1.Protocol, error) {
 		}
 		return "", "", fmt.Errorf("pod %s has no port %q", t.svc, t.port)
 	}
+	e.mu.Lock()
 	s, ok := e.Services[t.svc]
+	e.mu.Unlock()
 	if !ok {
 		return "", "", fmt.Errorf("no service %s", t.svc)
 	}

@@ -25,6 +25,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,6 +104,7 @@ type Env struct {
 	Services map[string]*corev1.Service
 
 	ext map[string]*extProxy // the PROXYTEST_EXTERNAL harness mode's proxies by node name
+	mu  sync.Mutex           // guards Services while cases run
 }
 
 // Setup builds the world for mode (agent flag --proxy-mode=mode) and waits until every pod
