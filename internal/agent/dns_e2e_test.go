@@ -293,6 +293,13 @@ func TestDNS_InPods(t *testing.T) {
 	w := d.w
 	if !d.viaProxy {
 		t.Log("no service proxy in this tree (no --proxy-mode): pods query their node's DNS at the pod gateway, not the kube-dns ClusterIP")
+	} else {
+		t.Log("pods query the kube-dns ClusterIP 10.96.0.10 (ClusterFirst resolv.conf) through the service proxy")
+		for _, c := range d.clients {
+			if rc := podExec(t, w, c.Namespace, c.Name, "cat", "/etc/resolv.conf"); !strings.Contains(rc, "nameserver 10.96.0.10\n") {
+				t.Fatalf("resolv.conf of %s:\n%s", c.Name, rc)
+			}
+		}
 	}
 	kubiaIP, dbIP := d.svcIPs["kubia"], d.svcIPs["backend-database"]
 	web0, web1 := d.pods["web-0"].Status.PodIP, d.pods["web-1"].Status.PodIP
