@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -9,8 +10,10 @@ import (
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	"kubesvc/internal/proxy"
+	"kubesvc/internal/runtime/netns"
 )
 
 const dialTimeout = 5 * time.Second
@@ -273,4 +276,54 @@ func fmtInt(i int) string {
 		s = string(rune('0'+i%10)) + s
 	}
 	return s
+}
+
+// TestProxier_UDPConntrackCleanup: a UDP flow (one client socket, so one conntrack entry)
+// moves to another endpoint when its endpoint goes, once the stale entry is deleted
+// (PX-C-01); without the cleanup it keeps going to the old endpoint's address.
+func TestProxier_UDPConntrackCleanup(t *testing.T) {
+	w := newWorld(t, "a", "b", "client")
+	udp := func(eps ...proxy.Endpoint) *proxy.ServiceState {
+		st := svc("dns", "10.96.0.53", 53, eps...)
+		st.Name.Protocol, st.Protocol = corev1.ProtocolUDP, corev1.ProtocolUDP
+		return st
+	}
+	before := snapshot(udp(w.ep("a", true)))
+	name := udp().Name
+	w.sync(before, true)
+	c, err := netns.DialTimeout(w.pods["client"], "udp", "10.96.0.53:53", dialTimeout)
+	must(t, err)
+	defer c.Close()
+	ask := func() string {
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write([]byte("hi")); err != nil {
+			return err.Error()
+		}
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if err != nil {
+			return err.Error()
+		}
+		return strings.Fields(string(buf[:n]))[0]
+	}
+	// The first datagrams may wait for ARP on a loaded machine: retry for a while.
+	for got, start := "", time.Now(); got != "a"; got = ask() {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("first datagrams answered by %q", got)
+		}
+	}
+	after := snapshot(udp(w.ep("b", true)))
+	w.sync(after, false, name)
+	if os.Getenv("TEST_SKIP_CONNTRACK_CLEANUP") == "" { // proves the test can fail
+		must(t, netns.Do(w.node, func() error {
+			return proxy.CleanStaleUDP(before, after, sets.New(name), false)
+		}))
+	}
+	start := time.Now()
+	for time.Since(start) < time.Second {
+		if got := ask(); got == "b" {
+			return
+		}
+	}
+	t.Fatalf("the UDP flow did not move to b within 1 s of the sync")
 }
