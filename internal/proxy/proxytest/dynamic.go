@@ -37,6 +37,8 @@ func Dynamic() []DynamicCase {
 		{Name: "UDP flow moves to a new endpoint within 1 s after its old endpoint goes", Rule: "PX-C-01", Sequential: true, Run: udpMove},
 		{Name: "UDP flow to a Service without endpoints reaches its first endpoint within 1 s", Rule: "PX-C-01 PX-T-01", Sequential: true, Run: udpLate},
 		{Name: "Service created, given an endpoint, changed and deleted: each change is served", Rule: "PX-T-01 §5.2 §6.4", Sequential: true, Run: lifecycle},
+		{Name: "ClientIP affinity moves when its endpoint leaves the Service", Rule: "PX-A-04", Sequential: true, Run: affinityGone},
+		{Name: "ClientIP affinity is per Service port, across its ClusterIP and NodePort", Rule: "PX-A-01", Run: affinityAcrossVIPs},
 		{Name: "ClientIP affinity sticks, then expires after timeoutSeconds", Rule: "PX-A-01 PX-A-02", Run: affinityExpires},
 	}
 }
@@ -78,6 +80,58 @@ func affinityExpires(t *testing.T, e *Env) {
 		}
 	}
 	t.Fatalf("10 pauses longer than timeoutSeconds 2 all reached %s: affinity never expires (chance of this with a random choice among 3: 1/3^10)", last)
+}
+
+// affinityGone: c2 sticks to one endpoint of sticky-gone (default timeout, 3 h); that
+// endpoint leaves the Service (the pod keeps running); new connections must go to the other
+// one and stick there (PX-A-04).
+func affinityGone(t *testing.T, e *Env) {
+	to := ClusterIP("sticky-gone", "http")
+	stuck := ""
+	for i := range 5 {
+		a, err := e.probe(PodOn(2), to, answerWait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.fail != ok || (stuck != "" && a.pod != stuck) {
+			t.Fatalf("connection %d: %v, before %q", i+1, a, stuck)
+		}
+		stuck = a.pod
+	}
+	other := map[string]string{"p1": "p2", "p2": "p1"}[stuck]
+	patch := []byte(`{"metadata":{"labels":{"aff":null}}}`)
+	if _, err := e.World.Client.CoreV1().Pods(Namespace).Patch(context.Background(), stuck, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.WaitEndpoints(t, "sticky-gone", []string{other})
+	servertest.WaitFor(t, changeWithin, "affinity moving to "+other, func() error {
+		a, err := e.probe(PodOn(2), to, answerWait)
+		if err != nil {
+			return err
+		}
+		if a.fail != ok || a.pod != other {
+			return fmt.Errorf("%v", a)
+		}
+		return nil
+	})
+	e.Run(t, Case{Rule: "PX-A-04", From: PodOn(2), To: to, Expect: Expect{Outcome: Reaches, Endpoints: []string{other}, Conns: 10}})
+}
+
+// affinityAcrossVIPs: c1 sticks to an endpoint of sticky:http through the ClusterIP; the
+// same client then reaches the same endpoint through node1's NodePort (the affinity key is
+// the client IP per Service port, whichever address was used, PX-A-01).
+func affinityAcrossVIPs(t *testing.T, e *Env) {
+	first, err := e.probe(PodOn(1), ClusterIP("sticky", "http"), answerWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.fail != ok {
+		t.Fatalf("through the ClusterIP: %v", first)
+	}
+	e.Run(t, Case{Rule: "PX-A-01", From: PodOn(1), To: NodePort("sticky", "http", 1),
+		Expect: Expect{Outcome: Reaches, Endpoints: []string{first.pod}, Conns: 10}})
+	e.Run(t, Case{Rule: "PX-A-01", From: PodOn(1), To: ClusterIP("sticky", "http"),
+		Expect: Expect{Outcome: Reaches, Endpoints: []string{first.pod}, Conns: 5}})
 }
 
 // terminating deletes t2 (it keeps serving for 300 s): "term" (p1 ready, t2 terminating)

@@ -79,10 +79,10 @@ type podDef struct {
 
 // pods are the world's pods. Endpoint sets of the Services follow from the labels:
 // spread={p1,p2,p3}, one={p1}, named={p1:8080,n2:9090}, term={p1,t2}, termonly={t2},
-// udpmove={p1,p2}.
+// udpmove={p1,p2}, aff={p1,p2}.
 var pods = []podDef{
-	{name: "p1", node: 1, labels: []string{"spread", "one", "named", "term", "udpmove"}},
-	{name: "p2", node: 2, labels: []string{"spread", "udpmove"}},
+	{name: "p1", node: 1, labels: []string{"spread", "one", "named", "term", "udpmove", "aff"}},
+	{name: "p2", node: 2, labels: []string{"spread", "udpmove", "aff"}},
 	{name: "p3", node: 2, labels: []string{"spread"}},
 	{name: "n2", node: 2, labels: []string{"named"}, httpPort: 9090},
 	{name: "t2", node: 2, labels: []string{"term", "termonly"}},
@@ -335,6 +335,7 @@ func services() []*corev1.Service {
 		headless,
 		extName,
 		svc("udpmove", "udpmove", corev1.ServiceTypeClusterIP, []corev1.ServicePort{udpSP}),
+		svc("sticky-gone", "aff", corev1.ServiceTypeClusterIP, http, affinity(0)),
 		svc("udplate", "udplate", corev1.ServiceTypeClusterIP, []corev1.ServicePort{udpSP}),
 		svc("term", "term", corev1.ServiceTypeClusterIP, http),
 		svc("term-only", "termonly", corev1.ServiceTypeClusterIP, http),
@@ -349,7 +350,7 @@ func wantEndpoints() map[string][]string {
 		"spread": spread, "sticky": spread, "sticky-short": spread, "local": spread, "local-one": {"p1"},
 		"itl": spread, "itl-one": {"p1"}, "empty": nil, "hairpin": {"p1"}, "named": {"n2", "p1"},
 		"lb": spread, "lb-local": spread, "lb-local-one": {"p1"}, "lb-allow": spread, "lb-deny": spread, "headless": spread,
-		"udpmove": {"p1", "p2"}, "udplate": nil, "term": {"p1", "t2"}, "term-only": {"t2"}, "restart": spread,
+		"udpmove": {"p1", "p2"}, "udplate": nil, "sticky-gone": {"p1", "p2"}, "term": {"p1", "t2"}, "term-only": {"t2"}, "restart": spread,
 	}
 }
 
