@@ -29,6 +29,11 @@ func TestProxy(t *testing.T) {
 			}
 			e := Setup(t, flag, extra...)
 			e.Mode = mode
+			if mode != "none" && only == "" {
+				// After every case (Cleanup runs once the parallel cases are done, before
+				// the world's teardown).
+				t.Cleanup(func() { e.CheckAgentCleanup(t) })
+			}
 			for _, d := range Dynamic() {
 				if only != "" && !strings.Contains(d.Name, only) {
 					continue
