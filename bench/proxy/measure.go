@@ -126,7 +126,7 @@ func measureProxy(ctx context.Context, p params, l *load, cfg proxyConfig, name 
 	r.StartupAttempts = attempts
 	// Give the poller a moment to see the metric of the sync that made the connect work
 	// (by then kube-proxy has also reaped its nft process, whose CPU counts as its own).
-	waitUntil(ctx, 2*time.Second, func() bool { return seen().count > 0 })
+	waitUntil(ctx, 10*time.Second, func() bool { return seen().count > 0 })
 	stopPoll()
 	wg.Wait()
 	if fs := seen(); fs.count > 0 {
