@@ -26,7 +26,7 @@ func (b *batch) record(format string, args ...any) {
 	}
 }
 
-func table(f *fam) *nftables.Table { return &nftables.Table{Name: TableName, Family: f.family} }
+func table(f *fam) *nftables.Table { return &nftables.Table{Name: f.table, Family: f.family} }
 
 // recreateTable adds the table, deletes it with everything in it and adds it again: a full
 // sync starts from nothing whatever the kernel holds, in the same transaction.
@@ -34,14 +34,14 @@ func (b *batch) recreateTable(f *fam) {
 	b.conn.AddTable(table(f))
 	b.conn.DelTable(table(f))
 	b.conn.AddTable(table(f))
-	b.record("recreate table %s %s", f.name(), TableName)
+	b.record("recreate table %s %s", f.name(), f.table)
 }
 
 // deleteTable removes the table if it exists (add first, so a missing table is no error).
 func (b *batch) deleteTable(f *fam) {
 	b.conn.AddTable(table(f))
 	b.conn.DelTable(table(f))
-	b.record("delete table %s %s", f.name(), TableName)
+	b.record("delete table %s %s", f.name(), f.table)
 }
 
 type baseChain struct {

@@ -14,6 +14,7 @@ import (
 
 // fam is one address family's table: what differs between ip and ip6.
 type fam struct {
+	table    string // the table's name: TableName, or a shard's (shardName)
 	family   nftables.TableFamily
 	ipv6     bool
 	addrLen  uint32
@@ -26,9 +27,9 @@ type fam struct {
 }
 
 var (
-	famIPv4 = &fam{family: nftables.TableFamilyIPv4, addrLen: 4, addrType: nftables.TypeIPAddr, saddrOff: 12, daddrOff: 16,
+	famIPv4 = &fam{table: TableName, family: nftables.TableFamilyIPv4, addrLen: 4, addrType: nftables.TypeIPAddr, saddrOff: 12, daddrOff: 16,
 		loopback: netip.MustParsePrefix("127.0.0.0/8"), natFam: unix.NFPROTO_IPV4, rejCode: 3 /* ICMP port unreachable */}
-	famIPv6 = &fam{family: nftables.TableFamilyIPv6, ipv6: true, addrLen: 16, addrType: nftables.TypeIP6Addr, saddrOff: 8, daddrOff: 24,
+	famIPv6 = &fam{table: TableName, family: nftables.TableFamilyIPv6, ipv6: true, addrLen: 16, addrType: nftables.TypeIP6Addr, saddrOff: 8, daddrOff: 24,
 		loopback: netip.MustParsePrefix("::1/128"), natFam: unix.NFPROTO_IPV6, rejCode: 4 /* ICMPv6 port unreachable */}
 )
 

@@ -10,8 +10,17 @@ import (
 	"kubesvc/internal/proxy"
 )
 
-// TableName is the table in families ip and ip6 (NFT-01; kube-proxy's is "kube-proxy").
+// TableName is the main table in families ip and ip6 (NFT-01; kube-proxy's is "kube-proxy").
+// The per-service NAT chains live in Shards tables named TableName-svc<i> (see README.md).
 const TableName = "kubesvc"
+
+// Shards is the number of tables the Services' NAT chains are spread over. nf_tables
+// validates a whole table on every commit that adds a rule or a jump; with all Services in one
+// table, adding one at 10k present cost 100+ ms of kernel time. NAT hooks run for the first
+// packet of a connection only, so each shard costs one map lookup on that packet.
+const Shards = 16
+
+func shardName(i int) string { return fmt.Sprintf("%s-svc%d", TableName, i) }
 
 // Base chains (NFT-02), fixed chains, sets and maps (§6.2). masquerade-non-pod is ours: it
 // holds the local-traffic detector (`ip saddr <clusterCIDR> return`, one rule per CIDR) so

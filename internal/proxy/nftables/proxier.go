@@ -12,8 +12,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/nftables"
@@ -50,9 +52,12 @@ type Proxier struct {
 	nodeKey   string
 }
 
-// famState is the committed state of one family's table.
+// famState is the committed state of one table: the main table of a family (shard < 0:
+// filter hooks, no-endpoint and firewall maps, masquerading) or one of its NAT shards (the
+// services chain, service-ips and service-nodeports, per-service chains).
 type famState struct {
 	f        *fam
+	shard    int
 	services map[proxy.ServicePortName]*objects
 	elems    map[string]map[string]*elemRef // set → key → element
 }
@@ -74,11 +79,19 @@ func New(cfg Config) (*Proxier, error) {
 		return nil, fmt.Errorf("nftables: netlink: %w", err)
 	}
 	p := &Proxier{conn: conn, tr: tr}
+	addFamily := func(f *fam) {
+		p.fams = append(p.fams, &famState{f: f, shard: -1})
+		for i := 0; i < Shards; i++ {
+			sf := *f
+			sf.table = shardName(i)
+			p.fams = append(p.fams, &famState{f: &sf, shard: i})
+		}
+	}
 	if cfg.IPv4 || !cfg.IPv6 {
-		p.fams = append(p.fams, &famState{f: famIPv4})
+		addFamily(famIPv4)
 	}
 	if cfg.IPv6 {
-		p.fams = append(p.fams, &famState{f: famIPv6})
+		addFamily(famIPv6)
 	}
 	return p, nil
 }
@@ -102,8 +115,14 @@ func (p *Proxier) Close() error {
 // process knows (a --cleanup run has no committed state).
 func (p *Proxier) Cleanup() error {
 	b := &batch{conn: p.conn}
-	b.deleteTable(famIPv4)
-	b.deleteTable(famIPv6)
+	for _, f := range []*fam{famIPv4, famIPv6} {
+		b.deleteTable(f)
+		for i := 0; i < Shards; i++ {
+			sf := *f
+			sf.table = shardName(i)
+			b.deleteTable(&sf)
+		}
+	}
 	p.committed = false
 	if err := p.flush(); err != nil {
 		return fmt.Errorf("nftables: delete table %s: %w", TableName, err)
@@ -196,21 +215,29 @@ func (fs *famState) full(b *batch, snap *proxy.Snapshot) error {
 	fs.services = map[proxy.ServicePortName]*objects{}
 	fs.elems = map[string]map[string]*elemRef{}
 	b.recreateTable(f)
-	for _, name := range []string{setClusterIPs, setNodePortIPs, mapServiceIPs, mapServiceNodePorts, mapNoEndpointServices,
-		mapNoEndpointNodePorts, mapFirewallIPs, setHairpin} {
+	for _, name := range fs.fixedSets() {
 		if err := b.addSet(f, fixedSet(f, name)); err != nil {
 			return err
 		}
 	}
+	chains := map[string]bool{}
 	for _, c := range baseChains() {
-		b.addBaseChain(f, c)
+		if fs.hasChain(c.name) {
+			b.addBaseChain(f, c)
+			chains[c.name] = true
+		}
 	}
 	for _, c := range []string{chainServices, chainServiceEndpointsCheck, chainNodePortEndpointsCheck, chainReject,
 		chainFirewallCheck, chainClusterIPsCheck, chainMarkForMasquerade, chainMasquerading, chainMasqueradeNonPod} {
-		b.addChain(f, c)
+		if fs.hasChain(c) {
+			b.addChain(f, c)
+			chains[c] = true
+		}
 	}
 	for _, r := range fs.fixedRules(snap) {
-		b.addRule(f, r.chain, r.exprs)
+		if chains[r.chain] {
+			b.addRule(f, r.chain, r.exprs)
+		}
 	}
 	var nodeIPs []elem
 	for _, ip := range snap.NodeIPs {
@@ -228,7 +255,10 @@ func (fs *famState) full(b *batch, snap *proxy.Snapshot) error {
 	slices.SortFunc(names, func(a, b proxy.ServicePortName) int { return cmpName(a, b) })
 	add := map[string][]elem{}
 	for _, n := range names {
-		o := build(f, snap.Services[n], fs.podCIDRs(snap), snap.NodeIPs)
+		if !fs.owns(n) {
+			continue
+		}
+		o := fs.part(build(f, snap.Services[n], fs.podCIDRs(snap), snap.NodeIPs))
 		if o == nil {
 			continue
 		}
@@ -259,7 +289,9 @@ func (fs *famState) partial(b *batch, snap *proxy.Snapshot, changed sets.Set[pro
 	f := fs.f
 	ordered := make([]proxy.ServicePortName, 0, changed.Len())
 	for n := range changed {
-		ordered = append(ordered, n)
+		if fs.owns(n) {
+			ordered = append(ordered, n)
+		}
 	}
 	slices.SortFunc(ordered, cmpName)
 	type change struct {
@@ -270,7 +302,7 @@ func (fs *famState) partial(b *batch, snap *proxy.Snapshot, changed sets.Set[pro
 	for _, n := range ordered {
 		var o *objects
 		if st, ok := snap.Services[n]; ok {
-			o = build(f, st, fs.podCIDRs(snap), snap.NodeIPs)
+			o = fs.part(build(f, st, fs.podCIDRs(snap), snap.NodeIPs))
 		}
 		if o == nil && fs.services[n] == nil {
 			continue
@@ -527,5 +559,75 @@ func sortedKeys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	slices.Sort(out)
+	return out
+}
+
+// Where objects live: the main table keeps the filter side and masquerading, each shard the
+// NAT side of the Services it owns.
+var mainObjects = map[string]bool{
+	setClusterIPs: true, setNodePortIPs: true, mapNoEndpointServices: true, mapNoEndpointNodePorts: true,
+	mapFirewallIPs: true, setHairpin: true,
+	chainFilterPrerouting: true, chainFilterInput: true, chainFilterForward: true, chainFilterOutput: true,
+	chainFilterOutputPostDNAT: true, chainNATPostrouting: true, chainServiceEndpointsCheck: true,
+	chainNodePortEndpointsCheck: true, chainReject: true, chainFirewallCheck: true, chainClusterIPsCheck: true,
+	chainMarkForMasquerade: true, chainMasquerading: true,
+}
+
+var shardObjects = map[string]bool{
+	setNodePortIPs: true, mapServiceIPs: true, mapServiceNodePorts: true,
+	chainNATPrerouting: true, chainNATOutput: true, chainServices: true, chainMarkForMasquerade: true,
+	chainMasqueradeNonPod: true,
+}
+
+func (fs *famState) hasChain(name string) bool {
+	if fs.shard < 0 {
+		return mainObjects[name]
+	}
+	return shardObjects[name]
+}
+
+func (fs *famState) fixedSets() []string {
+	var out []string
+	for _, name := range []string{setClusterIPs, setNodePortIPs, mapServiceIPs, mapServiceNodePorts, mapNoEndpointServices,
+		mapNoEndpointNodePorts, mapFirewallIPs, setHairpin} {
+		if fs.hasChain(name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// owns reports whether this table holds objects of the service port n.
+func (fs *famState) owns(n proxy.ServicePortName) bool {
+	if fs.shard < 0 {
+		return true
+	}
+	h := fnv.New32a()
+	h.Write([]byte(serviceBase(n)))
+	return int(h.Sum32()%Shards) == fs.shard
+}
+
+// part keeps the objects of o that live in this table; nil when none.
+func (fs *famState) part(o *objects) *objects {
+	if o == nil {
+		return nil
+	}
+	out := &objects{}
+	for _, e := range o.elems {
+		if fs.hasChain(e.set) {
+			out.elems = append(out.elems, e)
+		}
+	}
+	for _, c := range o.chains {
+		if strings.HasPrefix(c.name, "firewall-") == (fs.shard < 0) {
+			out.chains = append(out.chains, c)
+		}
+	}
+	if fs.shard >= 0 {
+		out.sets = o.sets
+	}
+	if len(out.elems) == 0 && len(out.chains) == 0 && len(out.sets) == 0 {
+		return nil
+	}
 	return out
 }
