@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,10 +70,11 @@ func waitEndpoints(t *testing.T, w *testcluster.World, ns, svc string, n int) {
 // reaches both endpoints from a pod (PX-E-05, across nodes), a NodePort answers on a node
 // address from the LAN client host (PX-T-05), a Service without endpoints is refused
 // (PX-T-01), the rules stay while the agent is stopped and after it restarts, and
-// `kubesvc agent --cleanup` removes them.
+// `kubesvc agent --cleanup` removes them. KUBESVC_TEST_PROXY_MODE=userspace runs it against
+// the userspace proxy (rules cannot outlive that agent's process).
 func TestAgent_ServiceProxy(t *testing.T) {
 	w := testcluster.New(t, testcluster.Options{Nodes: []string{"node-a", "node-b"},
-		AgentArgs: []string{"--container-backoff=1s", "--proxy-mode=nftables", "--proxy-min-sync-period=100ms"}})
+		AgentArgs: []string{"--container-backoff=1s", "--proxy-mode=" + proxyMode(), "--proxy-min-sync-period=100ms"}})
 	createPod(t, w, "default", kubiaPod("kubia-a", "node-a"))
 	createPod(t, w, "default", kubiaPod("kubia-b", "node-b"))
 	a := w.WaitPod(90*time.Second, "default", "kubia-a", "ready", testcluster.PodReady)
@@ -144,7 +146,9 @@ func TestAgent_ServiceProxy(t *testing.T) {
 	t.Run("agent restart keeps the rules", func(t *testing.T) {
 		n := w.Node("node-a")
 		n.StopAgent(syscall.SIGTERM)
-		reachBoth(t)
+		if proxyMode() == "nftables" { // the userspace proxy lives in the agent process
+			reachBoth(t)
+		}
 		n.StartAgent()
 		reachBoth(t)
 	})
@@ -163,4 +167,12 @@ func TestAgent_ServiceProxy(t *testing.T) {
 			t.Fatalf("cluster IP still answers after --cleanup")
 		}
 	})
+}
+
+// proxyMode is the mode TestAgent_ServiceProxy runs: $KUBESVC_TEST_PROXY_MODE, default nftables.
+func proxyMode() string {
+	if m := os.Getenv("KUBESVC_TEST_PROXY_MODE"); m != "" {
+		return m
+	}
+	return "nftables"
 }
