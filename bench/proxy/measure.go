@@ -35,6 +35,9 @@ type result struct {
 	Plus1SyncMs    []float64 `json:"plus1SyncMs"`    // mean sync duration during each sample (metric)
 	Plus1NetProgMs []float64 `json:"plus1NetProgMs"` // network_programming_duration (metric)
 	Plus1CPUMs     float64   `json:"plus1CPUMs"`     // proxy CPU per +1 sample (create, sync, delete, sync, gap)
+	// Plus1Dropped counts +1 connect attempts that timed out (their SYN was dropped, not
+	// refused) while the Service was being programmed.
+	Plus1Dropped int `json:"plus1Dropped"`
 
 	RSSEndMiB    float64 `json:"rssEndMiB"`
 	HWMMiB       float64 `json:"hwmMiB"`
@@ -112,7 +115,7 @@ func measureProxy(ctx context.Context, p params, l *load, cfg proxyConfig, name 
 		}
 	}()
 	sctx, cancel := context.WithTimeout(ctx, p.SyncTimeout)
-	ready, attempts, err := waitConnect(sctx, last, p.Poll)
+	ready, attempts, _, err := waitConnect(sctx, last, p.Poll)
 	cancel()
 	if err != nil {
 		stopPoll()
@@ -195,11 +198,12 @@ func plusOne(ctx context.Context, p params, l *load, proc *proxyProc, r *result,
 	}
 	addr := netip.AddrPortFrom(ip, servicePort)
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
-	ok, _, err := waitConnect(cctx, addr, p.Poll)
+	ok, _, timeouts, err := waitConnect(cctx, addr, p.Poll)
 	cancel()
 	if err != nil {
 		return err
 	}
+	r.Plus1Dropped += timeouts
 	r.Plus1Ms = append(r.Plus1Ms, ms(ok.Sub(t0)))
 	var m1 map[string]promSample
 	waitUntil(ctx, 3*time.Second, func() bool {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
 	"runtime"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -74,30 +77,63 @@ func awaitConnect(fd int, deadline time.Time) error {
 // once, so this only matters if a SYN is lost.
 const probeTimeout = 100 * time.Millisecond
 
-// waitConnect tries to connect to addr every interval until an attempt succeeds, and returns
-// the time of that success. The attempts run one after the other on one locked thread; an
-// attempt that fails fast (refused) is followed by the next at the next interval tick.
-func waitConnect(ctx context.Context, addr netip.AddrPort, interval time.Duration) (time.Time, int, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var lastErr error
-	attempts := 0
-	next := time.Now()
-	for {
-		if err := ctx.Err(); err != nil {
-			return time.Time{}, attempts, fmt.Errorf("%w after %d attempts; last: %v", err, attempts, lastErr)
-		}
-		attempts++
-		_, err := connectRTT(addr, probeTimeout)
+// waitConnect starts a connect attempt to addr every interval, each on a socket of its own and
+// without waiting for the earlier ones (an attempt whose SYN is dropped does not hold up the
+// next), until one succeeds. It returns the time that attempt completed, the number of
+// attempts and how many of them timed out (SYN dropped rather than refused).
+func waitConnect(ctx context.Context, addr netip.AddrPort, interval time.Duration) (time.Time, int, int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		timeouts int
+		lastErr  error
+		wg       sync.WaitGroup
+	)
+	won := make(chan time.Time, 1)
+	attempt := func() {
+		defer wg.Done()
+		d := net.Dialer{Timeout: probeTimeout}
+		c, err := d.DialContext(ctx, "tcp4", addr.String())
 		if err == nil {
-			return time.Now(), attempts, nil
+			ok := time.Now()
+			if tc, isTCP := c.(*net.TCPConn); isTCP {
+				_ = tc.SetLinger(0)
+			}
+			c.Close()
+			select {
+			case won <- ok:
+			default:
+			}
+			return
 		}
-		lastErr = err
-		next = next.Add(interval)
-		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
-		} else {
-			next = time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() == nil {
+			lastErr = err
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				timeouts++
+			}
+		}
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	attempts := 0
+	for {
+		attempts++
+		wg.Add(1)
+		go attempt()
+		select {
+		case ok := <-won:
+			cancel()
+			wg.Wait()
+			return ok, attempts, timeouts, nil
+		case <-ctx.Done():
+			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			return time.Time{}, attempts, timeouts, fmt.Errorf("%w after %d attempts; last: %v", ctx.Err(), attempts, lastErr)
+		case <-tick.C:
 		}
 	}
 }

@@ -53,6 +53,7 @@ var rows = []row{
 	{"+1 Service: create → connect (median)", "ms", func(r *result) float64 { return median(r.Plus1Ms) }},
 	{"+1 Service: sync (metric, median)", "ms", func(r *result) float64 { return median(r.Plus1SyncMs) }},
 	{"+1 Service: network programming (metric)", "ms", func(r *result) float64 { return median(r.Plus1NetProgMs) }},
+	{"+1 Service: dropped SYNs (all samples)", "", func(r *result) float64 { return float64(r.Plus1Dropped) }},
 	{"+1 Service: CPU per sample", "ms", func(r *result) float64 { return r.Plus1CPUMs }},
 	{"connect via ClusterIP p50", "µs", func(r *result) float64 { return r.ClusterIPP50Us }},
 	{"connect via ClusterIP p99", "µs", func(r *result) float64 { return r.ClusterIPP99Us }},
