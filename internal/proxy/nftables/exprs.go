@@ -160,11 +160,21 @@ func (f *fam) reject() expr.Any {
 	return &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: f.rejCode}
 }
 
-// dnat is "meta l4proto <proto> dnat to ip:port".
-func (f *fam) dnat(proto byte, ip netip.Addr, port int32) []expr.Any {
+// dnat is "dnat to ip:port". kube-proxy writes `meta l4proto <proto> dnat to ip:port`; the
+// protocol match is for nft's parser, not the kernel, and every chain that DNATs is reached
+// only through a map keyed by protocol. Fewer expressions matter: the kernel looks each
+// expression type up by name in a list (__nft_expr_type_get), the largest kernel cost of a
+// full sync. For IPv4, address and port go in one immediate (registers 8 and 9).
+func (f *fam) dnat(_ byte, ip netip.Addr, port int32) []expr.Any {
+	if !f.ipv6 {
+		data := append(ip.AsSlice(), 0, 0, 0, 0)
+		binary.BigEndian.PutUint16(data[4:], uint16(port))
+		return []expr.Any{
+			&expr.Immediate{Register: reg1, Data: data},
+			&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.natFam, RegAddrMin: reg1, RegProtoMin: 9},
+		}
+	}
 	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{proto}},
 		&expr.Immediate{Register: reg1, Data: ip.AsSlice()},
 		&expr.Immediate{Register: reg2, Data: binaryutil.BigEndian.PutUint16(uint16(port))},
 		&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.natFam, RegAddrMin: reg1, RegProtoMin: reg2},
