@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -111,7 +110,7 @@ func waitConnect(ctx context.Context, addr netip.AddrPort, interval time.Duratio
 		defer mu.Unlock()
 		if ctx.Err() == nil {
 			lastErr = err
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			if ne, isNet := errors.AsType[net.Error](err); isNet && ne.Timeout() {
 				timeouts++
 			}
 		}
