@@ -15,9 +15,11 @@ export KUBESVC_BIN="$PWD/bin/kubesvc"
 # Compile the tests before entering the namespace (module downloads need the network).
 go test -race -count=1 -run XXX_compile_only ./... >/dev/null
 
-echo "== tests (in a private network namespace)"
+echo "== tests (each package in a private network namespace)"
+# The outer namespace keeps `go test` itself off the host's network; -exec gives every test
+# binary a namespace of its own (hack/netns-exec.sh).
 unshare --net -- bash -c '
   set -euo pipefail
   ip link set lo up
-  go test -race -count=1 -timeout 25m ${GOTEST_FLAGS:-} ./...
+  go test -race -count=1 -timeout 25m -exec "$PWD/hack/netns-exec.sh" ${GOTEST_FLAGS:-} ./...
 '
