@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -229,6 +230,22 @@ func maskMF(m *masker, label string, code int, body []byte, warnings []string) m
 					e["time"] = "<time>"
 				}
 			}
+			// Both servers order entries by operation, then time (in whole seconds), then
+			// manager and subresource (apimachinery's sortEncodedManagedFields). With the
+			// time masked, whether two steps fell in one second is timing, not behaviour:
+			// compare in the order that ignores it.
+			slices.SortStableFunc(mf, func(a, b any) int {
+				am, _ := a.(map[string]any)
+				bm, _ := b.(map[string]any)
+				for _, k := range []string{"operation", "manager", "subresource"} {
+					as, _ := am[k].(string)
+					bs, _ := bm[k].(string)
+					if c := strings.Compare(as, bs); c != 0 {
+						return c
+					}
+				}
+				return 0
+			})
 			r.ManagedFields = mf
 		}
 	}
