@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -45,28 +47,40 @@ func startDatastore(ctx context.Context, dir string, endpoints []string, clientP
 		cfg.Dir = filepath.Join(dir, "etcd")
 		cfg.LogLevel = "error"
 		cfg.Logger = "zap"
-		if clientPort == 0 {
-			if clientPort, err = freePort(); err != nil {
-				return nil, err
-			}
-		}
-		if peerPort == 0 {
-			if peerPort, err = freePort(); err != nil {
-				return nil, err
-			}
-		}
-		cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", clientPort))
-		pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peerPort))
-		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 		cfg.AutoCompactionMode = "periodic"
 		cfg.AutoCompactionRetention = "5m"
 		cfg.QuotaBackendBytes = 8 << 30
 		cfg.UnsafeNoFsync = false
-		e, err := embed.StartEtcd(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)
+		// Ports picked free here are bound by etcd a moment later; another process may take
+		// one in between, so picked ports get a few attempts.
+		picked := clientPort == 0 || peerPort == 0
+		var e *embed.Etcd
+		var cu *url.URL
+		for attempt := 0; ; attempt++ {
+			cp, pp := clientPort, peerPort
+			if cp == 0 {
+				if cp, err = freePort(); err != nil {
+					return nil, err
+				}
+			}
+			if pp == 0 {
+				if pp, err = freePort(); err != nil {
+					return nil, err
+				}
+			}
+			var pu *url.URL
+			cu, _ = url.Parse(fmt.Sprintf("http://127.0.0.1:%d", cp))
+			pu, _ = url.Parse(fmt.Sprintf("http://127.0.0.1:%d", pp))
+			cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+			cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+			cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+			e, err = embed.StartEtcd(cfg)
+			if err == nil {
+				break
+			}
+			if !picked || attempt == 4 || !errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)
+			}
 		}
 		d.embedded = e
 		select {

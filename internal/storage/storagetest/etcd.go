@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,18 +18,31 @@ import (
 // client; both are closed when the test ends.
 func StartEtcd(tb testing.TB) *clientv3.Client {
 	tb.Helper()
-	cfg := embed.NewConfig()
-	cfg.Name = "test"
-	cfg.Dir = tb.TempDir()
-	cfg.LogLevel = "fatal"
-	cu, pu := mustURL(tb), mustURL(tb)
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.UnsafeNoFsync = true
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		tb.Fatalf("start etcd: %v", err)
+	// The ports are picked free and then bound by etcd: another test of the package may take
+	// one in between ("address already in use"), so a few attempts with fresh ports.
+	var (
+		e   *embed.Etcd
+		cu  *url.URL
+		err error
+	)
+	for attempt := 0; ; attempt++ {
+		cfg := embed.NewConfig()
+		cfg.Name = "test"
+		cfg.Dir = tb.TempDir()
+		cfg.LogLevel = "fatal"
+		var pu *url.URL
+		cu, pu = mustURL(tb), mustURL(tb)
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+		cfg.UnsafeNoFsync = true
+		e, err = embed.StartEtcd(cfg)
+		if err == nil {
+			break
+		}
+		if attempt == 4 || !strings.Contains(err.Error(), "address already in use") {
+			tb.Fatalf("start etcd: %v", err)
+		}
 	}
 	tb.Cleanup(e.Close)
 	select {
