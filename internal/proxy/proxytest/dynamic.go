@@ -197,15 +197,14 @@ func (e *Env) endpoint(service, pod string) (*discoveryv1.Endpoint, error) {
 // reaction time measured next is the proxy's own and not the rate limit's.
 func quiet() { time.Sleep(1200 * time.Millisecond) }
 
-// udpMove keeps one UDP flow (one source port) from c1 to udpmove's ClusterIP, then takes
-// the endpoint it reached out of the Service (the pod keeps running and answering, so only a
-// conntrack flush moves the flow, PX-C-01) and measures when the flow reaches the other one.
-func udpMove(t *testing.T, e *Env) {
-	ns, _, err := e.source(PodOn(1))
+// openFlow opens one UDP flow (one source port) from src to dst; the caller closes it.
+func (e *Env) openFlow(t *testing.T, src From, dst To) *udpFlow {
+	t.Helper()
+	ns, _, err := e.source(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, _, err := e.destination(ClusterIP("udpmove", "udp"))
+	addr, _, err := e.destination(dst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,6 +212,14 @@ func udpMove(t *testing.T, e *Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// udpMove keeps one UDP flow (one source port) from c1 to udpmove's ClusterIP, then takes
+// the endpoint it reached out of the Service (the pod keeps running and answering, so only a
+// conntrack flush moves the flow, PX-C-01) and measures when the flow reaches the other one.
+func udpMove(t *testing.T, e *Env) {
+	f := e.openFlow(t, PodOn(1), ClusterIP("udpmove", "udp"))
 	defer f.Close()
 	var old string
 	for i := range 5 {
@@ -253,18 +260,7 @@ func udpMove(t *testing.T, e *Env) {
 // endpoints (rejected, PX-T-01: the kernel may remember that in a conntrack entry), then
 // gives the Service p3 and measures when the same flow reaches it.
 func udpLate(t *testing.T, e *Env) {
-	ns, _, err := e.source(PodOn(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, _, err := e.destination(ClusterIP("udplate", "udp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := openUDP(ns, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := e.openFlow(t, PodOn(2), ClusterIP("udplate", "udp"))
 	defer f.Close()
 	for i := range 3 {
 		if a := f.ask(dropWait, 500*time.Millisecond); a.fail != refused {
