@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"kubesvc/internal/servertest"
 	"kubesvc/internal/testcluster"
 )
 
@@ -58,8 +59,13 @@ func TestAgent_TwoNodesPodToPod(t *testing.T) {
 			}
 		})
 	}
-	out, err := w.Kubectl(ctx, "logs", "kubia-b")
-	if err != nil || !strings.Contains(out, "Kubia server starting...") || !strings.Contains(out, "Received request from ::ffff:"+a.Status.PodIP) {
-		t.Fatalf("kubectl logs kubia-b: %v:\n%s", err, out)
-	}
+	// Container output reaches the log file through the shim's pipe, after
+	// the answer went out: wait for the line rather than race it.
+	servertest.WaitFor(t, 10*time.Second, "kubectl logs kubia-b shows kubia-a's request", func() error {
+		out, err := w.Kubectl(ctx, "logs", "kubia-b")
+		if err != nil || !strings.Contains(out, "Kubia server starting...") || !strings.Contains(out, "Received request from ::ffff:"+a.Status.PodIP) {
+			return fmt.Errorf("%v:\n%s", err, out)
+		}
+		return nil
+	})
 }

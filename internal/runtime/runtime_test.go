@@ -126,9 +126,15 @@ func TestRuntime_PodLifecycle(t *testing.T) {
 		if ex := waitExit(t, r, c); ex.Code != 3 {
 			t.Fatalf("exit %+v, want code 3", ex)
 		}
-		want := "pod-a\n" + resolv + "oops\n"
-		if got := readLog(t, c.LogPath()); got != want {
-			t.Fatalf("log %q, want %q", got, want)
+		// stdout and stderr are two pipes: each keeps its order in the
+		// log, but their lines may interleave either way (as in CRI logs).
+		got := readLog(t, c.LogPath())
+		stdout, found := strings.CutPrefix(got, "oops\n")
+		if !found {
+			stdout = strings.Replace(got, "\noops\n", "\n", 1)
+		}
+		if want := "pod-a\n" + resolv; stdout != want || strings.Count(got, "oops\n") != 1 {
+			t.Fatalf("log %q, want stdout %q and one stderr line \"oops\"", got, want)
 		}
 	})
 
@@ -168,9 +174,14 @@ func TestRuntime_PodLifecycle(t *testing.T) {
 		if err != nil || got != "You've hit pod-b\n" {
 			t.Fatalf("from pod-a: %q, %v", got, err)
 		}
-		if log := readLog(t, server.LogPath()); !strings.Contains(log, "Received request from ::ffff:10.244.7.2\n") {
-			t.Fatalf("kubia log does not show pod-a's address:\n%s", log)
-		}
+		// The container's output reaches its log file through the shim's
+		// pipe, after the answer: wait for the line rather than race it.
+		servertest.WaitFor(t, 5*time.Second, "kubia log shows pod-a's address", func() error {
+			if log := readLog(t, server.LogPath()); !strings.Contains(log, "Received request from ::ffff:10.244.7.2\n") {
+				return fmt.Errorf("log:\n%s", log)
+			}
+			return nil
+		})
 	})
 
 	t.Run("exec in the container", func(t *testing.T) {
