@@ -51,6 +51,8 @@ type ProxyConfig struct {
 	HealthzBindAddress string `json:"healthzBindAddress"`
 	// MetricsBindAddress serves /metrics with kube-proxy's metric names; "" disables it.
 	MetricsBindAddress string `json:"metricsBindAddress"`
+	// EnableProfiling serves /debug/pprof on the metrics address (kube-proxy's --profiling).
+	EnableProfiling bool `json:"enableProfiling"`
 	// Kubeconfig runs only the node's service parts (proxy) against any Kubernetes API server,
 	// without joining: no Node registration, no pods (issue 6 item 5). Used by
 	// `kubesvc agent --kubeconfig`, see StartServices.
@@ -78,6 +80,7 @@ func (c *ProxyConfig) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ServiceCIDR, "service-cidr", c.ServiceCIDR, "service CIDR (default: the server's)")
 	fs.StringVar(&c.HealthzBindAddress, "healthz-bind-address", c.HealthzBindAddress, "address of the proxy's /healthz and /livez (empty: off)")
 	fs.StringVar(&c.MetricsBindAddress, "metrics-bind-address", c.MetricsBindAddress, "address of the proxy's /metrics (empty: off)")
+	fs.BoolVar(&c.EnableProfiling, "profiling", c.EnableProfiling, "serve /debug/pprof on the proxy's --metrics-bind-address")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "run only the service proxy against the API server of this kubeconfig (no join, no pods); needs --node-name and --node-ip")
 }
 
@@ -196,7 +199,7 @@ func runProxy(cfg ProxyConfig, pp proxyParams) (*proxy.Proxier, error) {
 		Client: pp.client, Dataplane: dp, NodeName: pp.nodeName, NodeIPs: []netip.Addr{pp.nodeIP},
 		ClusterCIDRs: cidrs, MasqueradeAll: cfg.MasqueradeAll,
 		MinSyncPeriod: cfg.MinSyncPeriod, SyncPeriod: cfg.SyncPeriod,
-		HealthzBindAddress: cfg.HealthzBindAddress, MetricsBindAddress: cfg.MetricsBindAddress,
+		HealthzBindAddress: cfg.HealthzBindAddress, MetricsBindAddress: cfg.MetricsBindAddress, EnableProfiling: cfg.EnableProfiling,
 		ConntrackCleanup: mode == ProxyModeNFTables,
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,8 @@ type Config struct {
 	HealthzBindAddress string
 	// MetricsBindAddress serves /metrics ("" = off).
 	MetricsBindAddress string
+	// EnableProfiling serves /debug/pprof on MetricsBindAddress (kube-proxy's --profiling).
+	EnableProfiling bool
 	// ConntrackCleanup deletes stale UDP conntrack entries after syncs (PX-C-01; nftables).
 	ConntrackCleanup bool
 	// Registerer receives the metrics; nil = a private registry (served on MetricsBindAddress).
@@ -146,6 +149,13 @@ func (p *Proxier) Start(ctx context.Context) (err error) {
 	if p.cfg.MetricsBindAddress != "" && p.gather != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(p.gather, promhttp.HandlerOpts{}))
+		if p.cfg.EnableProfiling {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		if p.MetricsAddr, err = serveHTTP(ctx, p.cfg.MetricsBindAddress, mux); err != nil {
 			return fmt.Errorf("proxy: --metrics-bind-address: %w", err)
 		}
