@@ -66,13 +66,17 @@ func newAgentCommand() *cobra.Command {
 	return cmd
 }
 
-// runServices runs only the node's service parts against the API server of --kubeconfig.
+// runServices runs only the node's service parts (proxy and cluster DNS) against the API
+// server of --kubeconfig.
 func runServices(ctx context.Context, cfg *agent.Config) error {
 	s, err := agent.StartServices(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	if a := s.DNSAddr(); a.IsValid() {
+		fmt.Printf("kubesvc agent: cluster DNS of node %s on %s port %d\n", cfg.NodeName, a, agent.DNSPort)
+	}
 	select {
 	case <-s.Ready():
 		fmt.Printf("kubesvc agent: services of node %s synced from %s\n", cfg.NodeName, cfg.Proxy.Kubeconfig)

@@ -14,7 +14,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"kubesvc/internal/proxy"
@@ -53,9 +52,9 @@ type ProxyConfig struct {
 	MetricsBindAddress string `json:"metricsBindAddress"`
 	// EnableProfiling serves /debug/pprof on the metrics address (kube-proxy's --profiling).
 	EnableProfiling bool `json:"enableProfiling"`
-	// Kubeconfig runs only the node's service parts (proxy) against any Kubernetes API server,
-	// without joining: no Node registration, no pods (issue 6 item 5). Used by
-	// `kubesvc agent --kubeconfig`, see StartServices.
+	// Kubeconfig runs only the node's service parts (proxy and cluster DNS) against any
+	// Kubernetes API server, without joining: no Node registration, no pods (issue 6 item 5).
+	// Used by `kubesvc agent --kubeconfig`, see StartServices (services.go).
 	Kubeconfig string `json:"kubeconfig"`
 }
 
@@ -81,7 +80,7 @@ func (c *ProxyConfig) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.HealthzBindAddress, "healthz-bind-address", c.HealthzBindAddress, "address of the proxy's /healthz and /livez (empty: off)")
 	fs.StringVar(&c.MetricsBindAddress, "metrics-bind-address", c.MetricsBindAddress, "address of the proxy's /metrics (empty: off)")
 	fs.BoolVar(&c.EnableProfiling, "profiling", c.EnableProfiling, "serve /debug/pprof on the proxy's --metrics-bind-address")
-	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "run only the service proxy against the API server of this kubeconfig (no join, no pods); needs --node-name and --node-ip")
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "run only the node's service parts, the service proxy and cluster DNS (on --dns-bind-address, default --node-ip), against the API server of this kubeconfig: no join, no pods; needs --node-name and --node-ip")
 }
 
 // Validate checks the proxy configuration; errors name the flag.
@@ -293,53 +292,4 @@ func CleanupProxy() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Services is the service part of a node running against any Kubernetes API server
-// (`kubesvc agent --kubeconfig`): the proxy without a join or pods.
-type Services struct {
-	proxy *proxy.Proxier
-}
-
-// StartServices starts the node's service parts with the credentials of cfg.Proxy.Kubeconfig.
-// --node-name and --node-ip are required (there is no join to learn them); --cluster-cidr and
-// --service-cidr should be given (the API has no field for them).
-func StartServices(_ context.Context, cfg *Config) (*Services, error) {
-	if cfg.NodeName == "" || cfg.NodeIP == "" {
-		return nil, errors.New("agent: --kubeconfig needs --node-name and --node-ip")
-	}
-	ip, err := netip.ParseAddr(cfg.NodeIP)
-	if err != nil {
-		return nil, fmt.Errorf("agent: --node-ip: %w", err)
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", cfg.Proxy.Kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("agent: --kubeconfig: %w", err)
-	}
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("agent: --kubeconfig: %w", err)
-	}
-	p, err := runProxy(cfg.Proxy, proxyParams{client: client, nodeName: cfg.NodeName, nodeIP: ip})
-	if err != nil {
-		return nil, err
-	}
-	return &Services{proxy: p}, nil
-}
-
-// Ready is closed when the proxy has synced once (at once when it is off).
-func (s *Services) Ready() <-chan struct{} {
-	if s.proxy == nil {
-		c := make(chan struct{})
-		close(c)
-		return c
-	}
-	return s.proxy.Ready()
-}
-
-// Close stops the service parts; kernel state stays.
-func (s *Services) Close() {
-	if s.proxy != nil {
-		s.proxy.Close()
-	}
 }
