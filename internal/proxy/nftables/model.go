@@ -52,40 +52,21 @@ func protoNum(p corev1.Protocol) byte {
 	return 6
 }
 
-func familyEndpoints(f *fam, eps []proxy.Endpoint) []proxy.Endpoint {
-	var out []proxy.Endpoint
-	for _, e := range eps {
-		if f.has(e.IP) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // build returns the objects of one service port in family f (spec §6.3), nil when the
 // Service has no cluster IP of the family. podCIDRs are the family's cluster CIDRs.
 func build(f *fam, st *proxy.ServiceState, podCIDRs []netip.Prefix, nodeIPs []netip.Addr) *objects {
-	var cip netip.Addr
-	for _, ip := range st.ClusterIPs {
-		if f.has(ip) {
-			cip = ip
-			break
-		}
-	}
-	if !cip.IsValid() {
+	// PX-02: each family is a proxier of its own, with its addresses and endpoints only,
+	// categorized among them (PX-E-01..03 per family).
+	if st = st.ForFamily(f.ipv6); st == nil {
 		return nil
 	}
+	cip := st.ClusterIPs[0]
 	o := &objects{}
 	base, n := serviceNames(st.Name)
 	proto := protoNum(st.Protocol)
 
-	clusterEPs := familyEndpoints(f, st.ClusterPolicyEndpoints)
-	localEPs := familyEndpoints(f, st.LocalEndpoints)
-	allEPs := familyEndpoints(f, st.AllLocallyReachable)
-	hasEndpoints := false // PX-E-03, per family (PX-02)
-	for _, e := range st.Endpoints {
-		hasEndpoints = hasEndpoints || (f.has(e.IP) && (e.Ready || (e.Serving && e.Terminating)))
-	}
+	clusterEPs, localEPs, allEPs := st.ClusterPolicyEndpoints, st.LocalEndpoints, st.AllLocallyReachable
+	hasEndpoints := st.HasEndpoints // PX-E-03
 	usesCluster := len(clusterEPs) > 0 && st.UsesClusterEndpoints()
 	usesLocal := len(localEPs) > 0 && st.UsesLocalEndpoints()
 
