@@ -35,12 +35,18 @@ func TestMain(m *testing.M) {
 // world is one node: a network namespace with the pod bridge kubesvc0 (10.244.0.1/24), pods
 // on it, and a client host on a LAN veth (node 198.51.100.11, client 198.51.100.2). Pods
 // serve TCP and UDP on 8080, answering "<pod name> <client address>".
+//
+// A dual-stack world (newDualWorld) adds IPv6 everywhere: fd00:10:244::1/64 on the bridge, a
+// second address fd00:10:244::<2+i>/64 in each pod (ips6), 2001:db8:1::11/64 on the node's
+// LAN veth and 2001:db8:1::2/64 on the client's, and a Proxier programming ip and ip6.
 type world struct {
 	t      *testing.T
 	node   string
 	client string // LAN client host namespace
 	pods   map[string]string
 	ips    map[string]netip.Addr
+	ips6   map[string]netip.Addr // dual-stack worlds only
+	dual   bool
 	dp     *Proxier
 	bridge *podnet.Bridge
 }
@@ -50,11 +56,31 @@ var (
 	clientIP  = netip.MustParseAddr("198.51.100.2")
 	podCIDR   = netip.MustParsePrefix("10.244.0.0/24")
 	clusterNW = netip.MustParsePrefix("10.244.0.0/16")
+
+	// IPv6 of dual-stack worlds: documentation range on the LAN, ULA for pods and services.
+	nodeIP6    = netip.MustParseAddr("2001:db8:1::11")
+	clientIP6  = netip.MustParseAddr("2001:db8:1::2")
+	podCIDR6   = netip.MustParsePrefix("fd00:10:244::/64")
+	gateway6   = netip.MustParseAddr("fd00:10:244::1")
+	clusterNW6 = netip.MustParsePrefix("fd00:10:244::/56")
+	svcNet6    = netip.MustParsePrefix("fd00:10:96::/112")
 )
 
-func newWorld(t *testing.T, pods ...string) *world {
+func newWorld(t *testing.T, pods ...string) *world { return buildWorld(t, false, pods...) }
+
+// newDualWorld is a dual-stack world (see world).
+func newDualWorld(t *testing.T, pods ...string) *world { return buildWorld(t, true, pods...) }
+
+func buildWorld(t *testing.T, dual bool, pods ...string) *world {
 	t.Helper()
-	w := &world{t: t, node: netnstest.New(t), client: netnstest.New(t), pods: map[string]string{}, ips: map[string]netip.Addr{}}
+	w := &world{t: t, node: netnstest.New(t), client: netnstest.New(t), pods: map[string]string{}, ips: map[string]netip.Addr{},
+		ips6: map[string]netip.Addr{}, dual: dual}
+	if dual {
+		// Before any link exists, so every interface is created without DAD (a tentative
+		// address cannot be bound or used as a source for about a second: flaky tests).
+		must(t, ipv6Sysctls(w.node, true))
+		must(t, ipv6Sysctls(w.client, false))
+	}
 	must(t, netns.Do(w.node, func() error {
 		var err error
 		if w.bridge, err = podnet.EnsureBridge("kubesvc0", podCIDR, netip.MustParseAddr("10.244.0.1")); err != nil {
@@ -82,18 +108,66 @@ func newWorld(t *testing.T, pods ...string) *world {
 			return err
 		}
 		_, svcNet, _ := net.ParseCIDR("10.96.0.0/12")
-		return netlink.RouteAdd(&netlink.Route{LinkIndex: lan.Attrs().Index, Dst: svcNet})
+		if err := netlink.RouteAdd(&netlink.Route{LinkIndex: lan.Attrs().Index, Dst: svcNet}); err != nil {
+			return err
+		}
+		if !dual {
+			return nil
+		}
+		br, err := netlink.LinkByName("kubesvc0")
+		if err != nil {
+			return err
+		}
+		if err := netlink.AddrAdd(br, addr6(gateway6, podCIDR6.Bits())); err != nil {
+			return err
+		}
+		if err := netlink.AddrAdd(lan, addr6(nodeIP6, 64)); err != nil {
+			return err
+		}
+		return netlink.RouteAdd(&netlink.Route{LinkIndex: lan.Attrs().Index, Dst: prefixNet(svcNet6)})
 	}))
-	must(t, netns.Do(w.client, func() error { return addrUp("eth0", clientIP) }))
+	must(t, netns.Do(w.client, func() error {
+		if err := addrUp("eth0", clientIP); err != nil || !dual {
+			return err
+		}
+		eth, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		if err := netlink.AddrAdd(eth, addr6(clientIP6, 64)); err != nil {
+			return err
+		}
+		// The LAN host routes the IPv6 service range to the node (off-cluster traffic to a
+		// cluster IP, PX-M-03b).
+		return netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: prefixNet(svcNet6), Gw: nodeIP6.AsSlice()})
+	}))
 	for i, name := range pods {
 		ns := netnstest.New(t)
 		ip := netip.AddrFrom4([4]byte{10, 244, 0, byte(2 + i)})
+		if dual {
+			must(t, ipv6Sysctls(ns, false))
+		}
 		must(t, netns.Do(w.node, func() error { return w.bridge.AddPod(ns, fmt.Sprintf("veth%d", i), ip) }))
 		w.pods[name], w.ips[name] = ns, ip
+		if dual {
+			// The pod runtime (podnet) is IPv4-only: the test gives each pod its IPv6 address.
+			ip6 := netip.AddrFrom16([16]byte{0: 0xfd, 3: 0x10, 4: 0x02, 5: 0x44, 15: byte(2 + i)})
+			must(t, netns.Do(ns, func() error {
+				eth, err := netlink.LinkByName(podnet.PodInterface)
+				if err != nil {
+					return err
+				}
+				if err := netlink.AddrAdd(eth, addr6(ip6, podCIDR6.Bits())); err != nil {
+					return err
+				}
+				return netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: prefixNet(netip.MustParsePrefix("::/0")), Gw: gateway6.AsSlice()})
+			}))
+			w.ips6[name] = ip6
+		}
 		w.serve(name)
 	}
 	var err error
-	w.dp, err = New(Config{NetNS: w.node})
+	w.dp, err = New(Config{NetNS: w.node, IPv4: true, IPv6: dual})
 	must(t, err)
 	t.Cleanup(func() {
 		if t.Failed() && os.Getenv("NFT_DUMP") != "" {
@@ -123,6 +197,31 @@ func addrUp(ifname string, ip netip.Addr) error {
 		return err
 	}
 	return netlink.LinkSetUp(l)
+}
+
+// addr6 is ip/bits without duplicate address detection.
+func addr6(ip netip.Addr, bits int) *netlink.Addr {
+	return &netlink.Addr{IPNet: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(bits, 128)}, Flags: unix.IFA_F_NODAD}
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// ipv6Sysctls turns duplicate address detection off in the namespace ns for interfaces made
+// from now on, and on a node enables IPv6 forwarding and bridge netfilter for IPv6 (the
+// agent's prepareNodeForNFTables sets the IPv4 ones).
+func ipv6Sysctls(ns string, node bool) error {
+	kv := [][2]string{{"net/ipv6/conf/all/accept_dad", "0"}, {"net/ipv6/conf/default/accept_dad", "0"}}
+	if node {
+		kv = append(kv, [2]string{"net/ipv6/conf/all/forwarding", "1"}, [2]string{"net/bridge/bridge-nf-call-ip6tables", "1"})
+	}
+	for _, e := range kv {
+		if err := netns.WriteSysctl(ns, e[0], e[1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func must(t testing.TB, err error) {
@@ -216,6 +315,31 @@ func (w *world) ep(pod string, local bool) proxy.Endpoint {
 		node = "node2"
 	}
 	return proxy.Endpoint{IP: w.ips[pod], Port: 8080, Ready: true, Serving: true, NodeName: node, Local: local}
+}
+
+// ep6 is the pod's IPv6 endpoint (dual-stack worlds).
+func (w *world) ep6(pod string, local bool) proxy.Endpoint {
+	e := w.ep(pod, local)
+	e.IP = w.ips6[pod]
+	return e
+}
+
+// dualSvc is a Service with a cluster IP of each family listed.
+func dualSvc(name string, clusterIPs []string, port int32, eps ...proxy.Endpoint) *proxy.ServiceState {
+	st := svc(name, clusterIPs[0], port, eps...)
+	st.ClusterIPs = nil
+	for _, ip := range clusterIPs {
+		st.ClusterIPs = append(st.ClusterIPs, netip.MustParseAddr(ip))
+	}
+	return st
+}
+
+// snapshot6 is snapshot on a dual-stack node: node IPs and cluster CIDRs of both families.
+func snapshot6(sts ...*proxy.ServiceState) *proxy.Snapshot {
+	s := snapshot(sts...)
+	s.NodeIPs = append(s.NodeIPs, nodeIP6)
+	s.ClusterCIDRs = append(s.ClusterCIDRs, clusterNW6)
+	return s
 }
 
 func snapshot(sts ...*proxy.ServiceState) *proxy.Snapshot {
