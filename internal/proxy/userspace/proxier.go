@@ -235,14 +235,20 @@ func (p *Proxier) syncService(name proxy.ServicePortName, st *proxy.ServiceState
 	}
 	want := map[listenerKey]dest{}
 	if st != nil {
-		old := e.svc.pol.Load()
-		pol := newPolicy(st)
-		e.svc.pol.Store(pol)
-		if old != nil && old.affinity != pol.affinity {
-			e.svc.aff.sweep(0, p.now())
-		}
-		if hasEndpoints(st) {
-			p.wantListeners(st, want)
+		for fam := range e.svc.pol {
+			// PX-02: each family serves its own addresses with its own endpoints; a family
+			// without a cluster IP of the Service serves nothing of it.
+			fst := st.ForFamily(fam == 1)
+			pol := &policy{affinity: st.AffinityTimeout}
+			if fst != nil {
+				pol = newPolicy(fst)
+			}
+			if old := e.svc.pol[fam].Swap(pol); old != nil && old.affinity != pol.affinity {
+				e.svc.aff.sweep(0, p.now())
+			}
+			if fst != nil && hasEndpoints(fst) {
+				p.wantListeners(fst, want)
+			}
 		}
 	}
 	var errs []error
@@ -278,7 +284,8 @@ func (p *Proxier) syncService(name proxy.ServicePortName, st *proxy.ServiceState
 	return errors.Join(errs...)
 }
 
-// wantListeners adds the addresses st is served on (spec §5.2) to want.
+// wantListeners adds the addresses st, one family's view of a service port, is served on
+// (spec §5.2) to want: NodePorts on the node addresses of that family only.
 func (p *Proxier) wantListeners(st *proxy.ServiceState, want map[listenerKey]dest) {
 	if st.Protocol != corev1.ProtocolTCP && st.Protocol != corev1.ProtocolUDP {
 		p.log.Info("userspace proxy: protocol not supported; service port not proxied", "service", st.Name.String(), "protocol", st.Protocol)
@@ -296,7 +303,9 @@ func (p *Proxier) wantListeners(st *proxy.ServiceState, want map[listenerKey]des
 	}
 	if st.NodePort != 0 {
 		for _, ip := range p.nodeIPs {
-			want[listenerKey{netip.AddrPortFrom(ip.Unmap(), uint16(st.NodePort)), st.Protocol}] = destExternal
+			if famOf(ip) == famOf(st.ClusterIPs[0]) {
+				want[listenerKey{netip.AddrPortFrom(ip.Unmap(), uint16(st.NodePort)), st.Protocol}] = destExternal
+			}
 		}
 	}
 }

@@ -84,13 +84,23 @@ func toBackends(eps []proxy.Endpoint) backends {
 	return b
 }
 
-// service is the data path's view of one service port: its current policy and its ClientIP
-// affinity table. Listeners of the service port share it, so affinity holds across the
-// ClusterIP, NodePort and external IPs (PX-A-01).
+// service is the data path's view of one service port: its current policy per IP family and
+// its ClientIP affinity table. Listeners of the service port share it, so affinity holds
+// across the ClusterIP, NodePort and external IPs (PX-A-01). A listener reads the policy of
+// its address's family: IPv4 and IPv6 are independent proxiers, each with its own endpoints
+// (PX-02), so an IPv6 address never proxies to an IPv4 endpoint.
 type service struct {
 	name proxy.ServicePortName
-	pol  atomic.Pointer[policy]
+	pol  [2]atomic.Pointer[policy] // by family (famOf)
 	aff  affinity
+}
+
+// famOf is the index of a's family in service.pol: 0 for IPv4, 1 for IPv6.
+func famOf(a netip.Addr) int {
+	if a.Unmap().Is6() {
+		return 1
+	}
+	return 0
 }
 
 // affinity records which endpoint each client IP last used (PX-A-02), with a sliding timeout.

@@ -18,6 +18,7 @@ type tcpListener struct {
 	p       *Proxier
 	svc     *service
 	dest    dest
+	fam     int // famOf the listening address
 	ln      *net.TCPListener
 	use     *atomic.Int64 // connections on the VIP (nil on node addresses)
 	dropped atomic.Int32  // connections held by drop
@@ -35,7 +36,7 @@ func (p *Proxier) listenTCP(k listenerKey, svc *service, d dest) (listener, erro
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", k, err)
 	}
-	l := &tcpListener{p: p, svc: svc, dest: d, ln: ln, use: p.useOf(k.addr.Addr())}
+	l := &tcpListener{p: p, svc: svc, dest: d, fam: famOf(k.addr.Addr()), ln: ln, use: p.useOf(k.addr.Addr())}
 	p.wg.Add(1)
 	go l.serve()
 	return l, nil
@@ -80,7 +81,7 @@ func (l *tcpListener) handle(c *net.TCPConn) {
 		defer l.use.Add(-1)
 	}
 	client := addrPortOf(c.RemoteAddr()).Addr()
-	pol := l.svc.pol.Load()
+	pol := l.svc.pol[l.fam].Load()
 	list := l.p.backendsFor(pol, l.dest, client)
 	if len(list) == 0 {
 		l.drop(c)

@@ -23,6 +23,7 @@ type udpListener struct {
 	p    *Proxier
 	svc  *service
 	dest dest
+	fam  int // famOf the listening address
 	conn *net.UDPConn
 	use  *atomic.Int64 // sessions on the VIP (nil on node addresses)
 
@@ -64,7 +65,7 @@ func (p *Proxier) listenUDP(k listenerKey, svc *service, d dest) (listener, erro
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", k, err)
 	}
-	l := &udpListener{p: p, svc: svc, dest: d, conn: conn, use: p.useOf(k.addr.Addr()),
+	l := &udpListener{p: p, svc: svc, dest: d, fam: famOf(k.addr.Addr()), conn: conn, use: p.useOf(k.addr.Addr()),
 		sessions: make(map[netip.AddrPort]*udpSession)}
 	p.wg.Add(1)
 	go l.serve()
@@ -99,7 +100,7 @@ func (l *udpListener) serve() {
 // longer usable (an endpoint that went away is left on the next datagram, spec §5.9's goal
 // for UDP), or nil when the datagram is to be dropped.
 func (l *udpListener) session(client netip.AddrPort) *udpSession {
-	pol := l.svc.pol.Load()
+	pol := l.svc.pol[l.fam].Load()
 	l.mu.Lock()
 	s := l.sessions[client]
 	l.mu.Unlock()
