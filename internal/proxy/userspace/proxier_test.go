@@ -594,6 +594,12 @@ func udpClient(t *testing.T, ns, target string) *net.UDPConn {
 // udpAsk sends msg and returns the endpoint that answered, checking the reply's content.
 func udpAsk(t *testing.T, c *net.UDPConn, msg string) string {
 	t.Helper()
+	return udpAskFrom(t, c, msg, nodePodIP)
+}
+
+// udpAskFrom is udpAsk where the endpoint must have seen the datagram from peer.
+func udpAskFrom(t *testing.T, c *net.UDPConn, msg, peer string) string {
+	t.Helper()
 	_ = c.SetDeadline(time.Now().Add(ioTimeout))
 	if _, err := c.Write([]byte(msg)); err != nil {
 		t.Fatal(err)
@@ -604,7 +610,7 @@ func udpAsk(t *testing.T, c *net.UDPConn, msg string) string {
 		t.Fatalf("udp answer to %q: %v", msg, err)
 	}
 	f := strings.Fields(string(buf[:n]))
-	if len(f) != 3 || f[2] != msg || f[1] != nodePodIP {
+	if len(f) != 3 || f[2] != msg || f[1] != peer {
 		t.Fatalf("bad udp answer %q", buf[:n])
 	}
 	return f[0]

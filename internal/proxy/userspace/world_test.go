@@ -45,6 +45,23 @@ const (
 
 var pods = []string{"198.51.100.11", "198.51.100.12", "198.51.100.13", "198.51.100.14", "198.51.100.15", "198.51.100.16"}
 
+// IPv6 of a dual-stack world (newDualWorld): the pods namespace also has pods6 on its eth0
+// (fd00:10:244::/64, the node fd00:10:244::1), the client 2001:db8:1::2/64 (the node
+// 2001:db8:1::1); Services use fd00:10:96::/112, externalIPs and LB IPs 2001:db8:2::/64 (off
+// the LAN prefix and routed to the node: the kernel answers neighbour solicitations only for
+// addresses of the receiving interface, so a VIP on the device is not reachable on-link over
+// IPv6 as an IPv4 one is by ARP).
+const (
+	nodePodIP6  = "fd00:10:244::1"
+	nodeLANIP6  = "2001:db8:1::1"
+	clientIP6   = "2001:db8:1::2"
+	podCIDR6    = "fd00:10:244::/64"
+	clusterNet6 = "fd00:10:96::/112"
+	extNet6     = "2001:db8:2::/64"
+)
+
+var pods6 = []string{"fd00:10:244::11", "fd00:10:244::12", "fd00:10:244::13", "fd00:10:244::14", "fd00:10:244::15", "fd00:10:244::16"}
+
 // ioTimeout bounds every network wait of the tests (CI runs loaded).
 const ioTimeout = 10 * time.Second
 
@@ -58,12 +75,32 @@ type world struct {
 
 // newWorld builds the namespaces and a Proxier using testDevice; everything is removed when
 // the test ends.
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { return buildWorld(t, false) }
+
+// newDualWorld is newWorld with IPv6 added to both veths (see pods6).
+func newDualWorld(t *testing.T) *world { return buildWorld(t, true) }
+
+func buildWorld(t *testing.T, dual bool) *world {
 	t.Helper()
 	netnstest.RequireIsolated(t)
 	w := &world{t: t, podNS: netnstest.New(t), clientNS: netnstest.New(t), servers: map[string]*echoServer{}}
+	if dual {
+		// Before the links exist: no duplicate address detection (a tentative address cannot
+		// be bound for about a second). The node is the test's own private namespace.
+		for _, ns := range []string{"", w.podNS, w.clientNS} {
+			for _, key := range []string{"net/ipv6/conf/all/accept_dad", "net/ipv6/conf/default/accept_dad"} {
+				if err := netns.WriteSysctl(ns, key, "0"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 	w.veth("us-pod0", nodePodIP+"/24", w.podNS, append([]string{}, pods...), "10.96.0.0/16", "203.0.113.0/24")
 	w.veth("us-cli0", nodeLANIP+"/24", w.clientNS, []string{clientIP}, "198.51.100.0/24", "10.96.0.0/16")
+	if dual {
+		w.addIPv6("us-pod0", nodePodIP6, w.podNS, pods6, clusterNet6, "2001:db8:1::/64", extNet6)
+		w.addIPv6("us-cli0", nodeLANIP6, w.clientNS, []string{clientIP6}, podCIDR6, clusterNet6, extNet6)
+	}
 	w.p = w.newProxier()
 	t.Cleanup(func() {
 		if err := w.p.Cleanup(); err != nil {
@@ -125,6 +162,39 @@ func (w *world) veth(name, hostAddr, ns string, peerAddrs []string, via ...strin
 		_, n, _ := net.ParseCIDR(dst)
 		mustAddr(t, h.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Dst: n, Gw: gw}))
 	}
+}
+
+// addIPv6 adds hostAddr/64 to the node's end of the veth name and peerAddrs/64 to eth0 in ns,
+// without DAD, and routes in ns to each of via the node.
+func (w *world) addIPv6(name, hostAddr, ns string, peerAddrs []string, via ...string) {
+	t := w.t
+	t.Helper()
+	nodad := func(a string) *netlink.Addr {
+		addr := mustParseAddr(t, a+"/64")
+		addr.Flags = unix.IFA_F_NODAD
+		return addr
+	}
+	host, err := netlink.LinkByName(name)
+	mustAddr(t, err)
+	mustAddr(t, netlink.AddrAdd(host, nodad(hostAddr)))
+	mustAddr(t, netns.Do(ns, func() error {
+		eth, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		for _, a := range peerAddrs {
+			if err := netlink.AddrAdd(eth, nodad(a)); err != nil {
+				return err
+			}
+		}
+		for _, dst := range via {
+			_, n, _ := net.ParseCIDR(dst)
+			if err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: n, Gw: net.ParseIP(hostAddr)}); err != nil {
+				return fmt.Errorf("route %s via %s: %w", dst, hostAddr, err)
+			}
+		}
+		return nil
+	}))
 }
 
 func mustAddr(t *testing.T, err error) {
@@ -343,6 +413,7 @@ type svc struct {
 	name                         string
 	proto                        corev1.Protocol
 	clusterIP                    string
+	clusterIP6                   string // a dual-stack Service's second cluster IP, or an IPv6-only one's
 	port                         int32
 	nodePort                     int32
 	externalIPs, lbIPs           []string
@@ -379,8 +450,10 @@ func (s svc) state() *proxy.ServiceState {
 		ExternalPolicyLocal: s.externalLocal,
 		InternalPolicyLocal: s.internalLocal,
 	}, Endpoints: s.endpoints}
-	if s.clusterIP != "" {
-		st.ClusterIPs = []netip.Addr{netip.MustParseAddr(s.clusterIP)}
+	for _, ip := range []string{s.clusterIP, s.clusterIP6} {
+		if ip != "" {
+			st.ClusterIPs = append(st.ClusterIPs, netip.MustParseAddr(ip))
+		}
 	}
 	for _, ip := range s.externalIPs {
 		st.ExternalIPs = append(st.ExternalIPs, netip.MustParseAddr(ip))
@@ -405,6 +478,14 @@ func snapshot(svcs ...svc) *proxy.Snapshot {
 	for _, s := range svcs {
 		snap.Services[s.portName()] = s.state()
 	}
+	return snap
+}
+
+// snapshot6 is snapshot on a dual-stack node: both families' node addresses and pod CIDRs.
+func snapshot6(svcs ...svc) *proxy.Snapshot {
+	snap := snapshot(svcs...)
+	snap.NodeIPs = append(snap.NodeIPs, netip.MustParseAddr(nodePodIP6), netip.MustParseAddr(nodeLANIP6))
+	snap.ClusterCIDRs = append(snap.ClusterCIDRs, netip.MustParsePrefix(podCIDR6))
 	return snap
 }
 
