@@ -308,3 +308,27 @@ func TestProxier_DualStackCleanup(t *testing.T) {
 		}
 	}
 }
+
+// TestProxier_IPv6VIPNotOnLink: unlike an IPv4 VIP, which every node answers ARP for on every
+// interface (README.md, "ARP for VIPs"), an IPv6 VIP on the device gets no neighbour
+// advertisement on the LAN: the kernel answers solicitations only for addresses of the
+// receiving interface (no proxy_ndp). An externalIP inside the LAN's IPv6 prefix is therefore
+// unreachable on-link; it works when the LAN routes it to the node (2001:db8:2::/64 here).
+func TestProxier_IPv6VIPNotOnLink(t *testing.T) {
+	w := newDualWorld(t)
+	w.endpoint(w.podNS, pods6[0], 8080, corev1.ProtocolTCP)
+	s := web6(ep(pods6[0], 8080, true))
+	s.externalIPs = []string{"2001:db8:1::100", "2001:db8:2::100"}
+	w.sync(snapshot6(s), true)
+	if got := hits(t, w.clientNS, "[2001:db8:2::100]:80", 1); got[bracket(pods6[0], 8080)] != 1 {
+		t.Fatalf("routed externalIP: %v", got)
+	}
+	c, err := dial(t, w.clientNS, "", "[2001:db8:1::100]:80")
+	if err == nil {
+		c.Close()
+		t.Fatal("an IPv6 VIP on the LAN prefix answered on-link: the kernel answered NDP for it")
+	}
+	if !errors.Is(err, unix.EHOSTUNREACH) {
+		t.Fatalf("on-link IPv6 VIP: %v, want no route to host (neighbour discovery failed)", err)
+	}
+}
