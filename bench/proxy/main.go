@@ -77,7 +77,7 @@ func main() {
 	flag.StringVar(&cfg.kubesvcBin, "kubesvc", "bin/kubesvc", "kubesvc binary (its agent is the proxy under test)")
 	flag.Var(&kubeArgs, "kube-arg", "extra kube-proxy flag (repeatable)")
 	flag.Var(&kubesvcArgs, "kubesvc-arg", "extra `kubesvc agent` flag (repeatable)")
-	flag.StringVar(&cfg.minSyncPeriod, "min-sync-period", "", "minimum time between syncs for both proxies (default: theirs, 1s); 0 = none")
+	flag.StringVar(&cfg.minSyncPeriod, "min-sync-period", "", "minimum time between syncs for both proxies (default: theirs: kube-proxy 1s, kubesvc adaptive); 0 = none")
 	flag.StringVar(&cfg.kubesvcRunner, "kubesvc-runner", runnerAgent, "how kubesvc's proxy runs: agent (`kubesvc agent --proxy-mode=nftables --kubeconfig`, services only) or standalone (internal/proxy + nftables in bench/proxy/kubesvcproxy)")
 	flag.StringVar(&cfg.kubesvcProxyBin, "kubesvcproxy", "", "bench/proxy/kubesvcproxy binary (-kubesvc-runner=standalone)")
 	workDir := flag.String("workdir", "", "directory for logs and API server data (default: a new temp dir)")

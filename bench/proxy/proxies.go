@@ -90,7 +90,7 @@ func startProxy(name string, cfg proxyConfig, run int) (*proxyProc, error) {
 	case proxyKubesvc:
 		minSync := cfg.minSyncPeriod
 		if d, err := time.ParseDuration(minSync); err == nil && d == 0 {
-			minSync = "1ns" // kubesvc reads 0 as "the default" (1 s)
+			minSync = "1ns" // kubesvc reads 0 as its adaptive default; 1ns is no minimum at all
 		}
 		if cfg.kubesvcRunner == runnerStandalone {
 			bin = cfg.kubesvcProxyBin

@@ -34,8 +34,9 @@ type ProxyConfig struct {
 	// Mode is nftables, userspace or none; "" picks nftables when the kernel takes an
 	// nftables batch with the expressions the proxy needs, else userspace.
 	Mode string `json:"mode"`
-	// MinSyncPeriod (1 s) and SyncPeriod (30 s): kube-proxy's --nftables-min-sync-period and
-	// --nftables-sync-period (PX-S-01).
+	// MinSyncPeriod and SyncPeriod (30 s): kube-proxy's --nftables-min-sync-period and
+	// --nftables-sync-period (PX-S-01). MinSyncPeriod defaults to 0, adaptive (proxy.Runner):
+	// kube-proxy's default is 1 s.
 	MinSyncPeriod time.Duration `json:"minSyncPeriod"`
 	SyncPeriod    time.Duration `json:"syncPeriod"`
 	// MasqueradeAll masquerades all traffic to cluster IPs (PX-M-03c).
@@ -58,7 +59,7 @@ type ProxyConfig struct {
 	Kubeconfig string `json:"kubeconfig"`
 }
 
-// NewProxyConfig returns the defaults (kube-proxy's).
+// NewProxyConfig returns the defaults (kube-proxy's, except MinSyncPeriod: see proxy.DefaultMinSyncPeriod).
 func NewProxyConfig() ProxyConfig {
 	return ProxyConfig{
 		MinSyncPeriod: proxy.DefaultMinSyncPeriod, SyncPeriod: proxy.DefaultSyncPeriod,
@@ -72,7 +73,7 @@ func (c *ProxyConfig) AddFlags(fs *pflag.FlagSet) {
 		*c = NewProxyConfig()
 	}
 	fs.StringVar(&c.Mode, "proxy-mode", c.Mode, "service proxy: nftables, userspace or none (default: nftables if the kernel supports it, else userspace)")
-	fs.DurationVar(&c.MinSyncPeriod, "proxy-min-sync-period", c.MinSyncPeriod, "minimum time between two proxy syncs")
+	fs.DurationVar(&c.MinSyncPeriod, "proxy-min-sync-period", c.MinSyncPeriod, "minimum time between the starts of two proxy syncs; 0: adaptive (a change is applied at once; under churn at most half the time is spent syncing). kube-proxy's default is 1s")
 	fs.DurationVar(&c.SyncPeriod, "proxy-sync-period", c.SyncPeriod, "maximum time between two proxy syncs (and retry delay after a failed one)")
 	fs.BoolVar(&c.MasqueradeAll, "masquerade-all", c.MasqueradeAll, "masquerade all traffic to cluster IPs")
 	fs.StringVar(&c.ClusterCIDR, "cluster-cidr", c.ClusterCIDR, "pod network CIDR(s), comma-separated (default: the server's)")

@@ -19,15 +19,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 )
 
-// Defaults as kube-proxy's nftables mode (PX-S-01).
+// Sync periods (PX-S-01). kube-proxy's default minimum interval between syncs is 1 s;
+// kubesvc's is 0, the Runner's adaptive mode: a change is applied at once, and under churn
+// the proxy spends at most half its time syncing (see Runner). kube-proxy needs the fixed
+// second because every sync costs in proportion to all Services; kubesvc's partial syncs
+// cost in proportion to what changed.
 const (
-	DefaultMinSyncPeriod = time.Second
+	DefaultMinSyncPeriod = 0
 	DefaultSyncPeriod    = 30 * time.Second
 )
 
@@ -48,7 +53,8 @@ type Config struct {
 	// ClusterCIDRs is the pod network (local-traffic detection, PX-M-03b).
 	ClusterCIDRs  []netip.Prefix
 	MasqueradeAll bool
-	// MinSyncPeriod (1 s) and SyncPeriod (30 s): see PX-S-01.
+	// MinSyncPeriod is the minimum time between the starts of two syncs; 0 (the default) is
+	// the Runner's adaptive mode. SyncPeriod (default 30 s) is the maximum; see PX-S-01.
 	MinSyncPeriod, SyncPeriod time.Duration
 	// HealthzBindAddress serves /healthz and /livez ("" = off).
 	HealthzBindAddress string
@@ -83,18 +89,17 @@ type Proxier struct {
 	// HealthzAddr and MetricsAddr are where the servers listen (after Start).
 	HealthzAddr, MetricsAddr net.Addr
 
-	mu       sync.Mutex
-	lastSnap *Snapshot
-	syncs    int
+	// localPolicy is owned by the sync goroutine (see trackLocalPolicy).
+	localPolicy map[ServicePortName]*ServiceState
+
+	mu    sync.Mutex
+	syncs int
 }
 
 // New checks cfg and returns a Proxier; Start runs it.
 func New(cfg Config) (*Proxier, error) {
 	if cfg.Client == nil || cfg.Dataplane == nil || cfg.NodeName == "" {
 		return nil, errors.New("proxy: Client, Dataplane and NodeName are required")
-	}
-	if cfg.MinSyncPeriod == 0 {
-		cfg.MinSyncPeriod = DefaultMinSyncPeriod
 	}
 	if cfg.SyncPeriod == 0 {
 		cfg.SyncPeriod = DefaultSyncPeriod
@@ -300,18 +305,17 @@ func (p *Proxier) queued() {
 	p.runner.Run()
 }
 
-// sync is the one sync function (STYLE §9.3): build the Snapshot from the tracker, hand it to
-// the dataplane, then reconcile health-check servers, clean conntrack and record metrics.
+// sync is the one sync function (STYLE §9.3): apply the tracker's changes, hand the Snapshot
+// to the dataplane, then reconcile health-check servers, clean conntrack and record metrics.
+// A partial sync costs in proportion to the changed service ports: nothing here walks all
+// Services unless the sync is full.
 func (p *Proxier) sync() error {
 	start := time.Now()
 	full := p.needFull.Swap(false)
 	svcs, eps := p.tracker.Pending()
-	state, changed, triggers := p.tracker.Update()
+	state, changed, prevStates, triggers := p.tracker.Apply()
 	snap := &Snapshot{Services: state, NodeName: p.cfg.NodeName, NodeIPs: p.cfg.NodeIPs,
 		ClusterCIDRs: p.cfg.ClusterCIDRs, MasqueradeAll: p.cfg.MasqueradeAll}
-	p.mu.Lock()
-	prev := p.lastSnap
-	p.mu.Unlock()
 	if err := p.cfg.Dataplane.Sync(context.Background(), snap, changed, full); err != nil {
 		// The tracker has moved on: the next sync must be full to catch up (NFT-S-05).
 		p.needFull.Store(true)
@@ -323,13 +327,13 @@ func (p *Proxier) sync() error {
 	}
 	elapsed := time.Since(start)
 	p.mu.Lock()
-	p.lastSnap = snap
 	p.syncs++
 	p.mu.Unlock()
 	p.health.Updated()
-	p.hc.Sync(healthChecks(snap))
+	p.trackLocalPolicy(state, changed, full)
+	p.hc.Sync(healthChecks(p.localPolicy))
 	if p.cfg.ConntrackCleanup {
-		if err := CleanStaleUDP(prev, snap, changed, full); err != nil {
+		if err := CleanStaleUDP(&Snapshot{Services: prevStates}, snap, changed, full); err != nil {
 			klog.ErrorS(err, "UDP conntrack cleanup")
 		}
 	}
@@ -351,7 +355,7 @@ func (p *Proxier) sync() error {
 			m.networkProgramming.Observe(now.Sub(t).Seconds())
 		}
 		var internal, external int
-		for _, st := range snap.Services {
+		for _, st := range p.localPolicy {
 			if st.InternalPolicyLocal && len(st.LocalEndpoints) == 0 && st.HasEndpoints {
 				internal++
 			}
@@ -367,11 +371,36 @@ func (p *Proxier) sync() error {
 	return nil
 }
 
+// trackLocalPolicy keeps p.localPolicy, the service ports with a Local traffic policy (the
+// only ones health checks and the no-local-endpoints metrics look at), in step with state:
+// rebuilt on a full sync, else updated for the changed ports only.
+func (p *Proxier) trackLocalPolicy(state map[ServicePortName]*ServiceState, changed sets.Set[ServicePortName], full bool) {
+	local := func(st *ServiceState) bool {
+		return st.InternalPolicyLocal || st.ExternalPolicyLocal || st.HealthCheckNodePort != 0
+	}
+	if full || p.localPolicy == nil {
+		p.localPolicy = map[ServicePortName]*ServiceState{}
+		for n, st := range state {
+			if local(st) {
+				p.localPolicy[n] = st
+			}
+		}
+		return
+	}
+	for n := range changed {
+		if st, ok := state[n]; ok && local(st) {
+			p.localPolicy[n] = st
+		} else {
+			delete(p.localPolicy, n)
+		}
+	}
+}
+
 // healthChecks is the health-check port of every eTP Local LoadBalancer Service with its
 // number of ready local endpoints (PX-H-01: terminating ones do not count).
-func healthChecks(snap *Snapshot) map[int32]hcService {
+func healthChecks(states map[ServicePortName]*ServiceState) map[int32]hcService {
 	out := map[int32]hcService{}
-	for _, st := range snap.Services {
+	for _, st := range states {
 		if st.HealthCheckNodePort == 0 {
 			continue
 		}
@@ -389,11 +418,4 @@ func healthChecks(snap *Snapshot) map[int32]hcService {
 		out[st.HealthCheckNodePort] = hs
 	}
 	return out
-}
-
-// Snapshot returns the last successfully synced snapshot (nil before the first sync).
-func (p *Proxier) Snapshot() *Snapshot {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lastSnap
 }

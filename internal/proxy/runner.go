@@ -5,10 +5,21 @@ import (
 	"time"
 )
 
-// Runner runs a function from one goroutine, at most once per MinInterval, at least once per
-// MaxInterval, and as soon as allowed after Run is called (kube's BoundedFrequencyRunner,
-// without its burst). A failed run is retried after RetryInterval. The zero value is not
-// usable: use NewRunner.
+// Runner runs a function from one goroutine: as soon as allowed after Run is called, at
+// least once per MaxInterval, and again RetryInterval after a failed run (kube's
+// BoundedFrequencyRunner). Changes that arrive while a run is in progress are coalesced into
+// one next run.
+//
+// How soon a requested run may start after the previous one:
+//   - MinInterval > 0: not before MinInterval after the previous run started (kube-proxy's
+//     --min-sync-period);
+//   - MinInterval == 0 (adaptive): not before the previous run's own duration has passed again
+//     after it ended, so syncing takes at most half of the loop's time under any churn, and
+//     a change after a quiet spell is applied at once. Partial syncs cost in proportion to
+//     what changed (milliseconds), so this applies a single change within one sync's time
+//     instead of waiting out a fixed second.
+//
+// The zero value is not usable: use NewRunner.
 type Runner struct {
 	fn                    func() error
 	min, max, retryPeriod time.Duration
@@ -23,7 +34,7 @@ func NewRunner(fn func() error, minInterval, maxInterval, retry time.Duration) *
 	return &Runner{fn: fn, min: minInterval, max: maxInterval, retryPeriod: retry, kick: make(chan struct{}, 1)}
 }
 
-// Run asks for a run as soon as MinInterval allows. It never blocks.
+// Run asks for a run as soon as the interval rules allow. It never blocks.
 func (r *Runner) Run() {
 	select {
 	case r.kick <- struct{}{}:
@@ -31,12 +42,21 @@ func (r *Runner) Run() {
 	}
 }
 
+// earliest is when a requested run may start after a run that started at start and took d.
+func (r *Runner) earliest(start time.Time, d time.Duration) time.Time {
+	if r.min > 0 {
+		return start.Add(r.min)
+	}
+	return start.Add(2 * d)
+}
+
 // Loop runs until ctx is done. The first run happens as soon as Run is first called or
 // MaxInterval has passed.
 func (r *Runner) Loop(ctx context.Context) {
 	timer := time.NewTimer(r.max)
 	defer timer.Stop()
-	var last time.Time
+	var last time.Time // start of the last run
+	var lastDur time.Duration
 	started := time.Now()
 	pending := false
 	var retryAt time.Time
@@ -49,7 +69,7 @@ func (r *Runner) Loop(ctx context.Context) {
 		if pending {
 			t := now
 			if !last.IsZero() {
-				t = last.Add(r.min)
+				t = r.earliest(last, lastDur)
 			}
 			if t.Before(next) {
 				next = t
@@ -60,10 +80,12 @@ func (r *Runner) Loop(ctx context.Context) {
 		}
 		if d := next.Sub(now); d <= 0 {
 			pending, retryAt, last = false, time.Time{}, now
-			if err := r.fn(); err != nil {
+			err := r.fn()
+			lastDur = time.Since(last)
+			if err != nil {
 				retryAt = time.Now().Add(r.retryPeriod)
 			}
-			continue
+			continue // a request that came in during the run waits in kick
 		} else {
 			if !timer.Stop() {
 				select {

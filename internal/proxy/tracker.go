@@ -187,11 +187,24 @@ func (t *Tracker) Pending() (services, endpoints int) {
 	return t.svcCount, t.epCount
 }
 
-// Update applies the recorded changes to the tracked state and returns it with the service
-// ports whose ServiceState changed and the earliest trigger time of each changed Service's
-// EndpointSlices (for network_programming_duration_seconds). The returned map is a copy the
-// caller may keep; the ServiceStates in it are never modified afterwards.
+// Update is Apply with the state copied: a map the caller may keep.
 func (t *Tracker) Update() (state map[ServicePortName]*ServiceState, changed sets.Set[ServicePortName], triggers []time.Time) {
+	live, changed, _, triggers := t.Apply()
+	state = make(map[ServicePortName]*ServiceState, len(live))
+	for k, v := range live {
+		state[k] = v
+	}
+	return state, changed, triggers
+}
+
+// Apply applies the recorded changes to the tracked state. It returns the state itself (owned
+// by the tracker: read it only until the next Apply, never modify it), the service ports
+// whose ServiceState changed, their previous states (absent for new ports) and the earliest
+// trigger time of each changed Service's EndpointSlices (for
+// network_programming_duration_seconds). Its cost is proportional to the changes, not to the
+// number of Services. The ServiceStates themselves are never modified after they are
+// returned.
+func (t *Tracker) Apply() (state map[ServicePortName]*ServiceState, changed sets.Set[ServicePortName], prev map[ServicePortName]*ServiceState, triggers []time.Time) {
 	t.mu.Lock()
 	dirty := t.dirty
 	t.dirty = sets.New[types.NamespacedName]()
@@ -207,6 +220,7 @@ func (t *Tracker) Update() (state map[ServicePortName]*ServiceState, changed set
 	t.mu.Unlock()
 
 	changed = sets.New[ServicePortName]()
+	prev = map[ServicePortName]*ServiceState{}
 	for key, states := range built {
 		old := t.byNS[key]
 		seen := make(map[ServicePortName]bool, len(states))
@@ -214,13 +228,17 @@ func (t *Tracker) Update() (state map[ServicePortName]*ServiceState, changed set
 		for _, st := range states {
 			seen[st.Name] = true
 			names = append(names, st.Name)
-			if prev, ok := t.state[st.Name]; !ok || !reflect.DeepEqual(prev, st) {
+			if was, ok := t.state[st.Name]; !ok || !reflect.DeepEqual(was, st) {
+				if ok {
+					prev[st.Name] = was
+				}
 				t.state[st.Name] = st
 				changed.Insert(st.Name)
 			}
 		}
 		for _, n := range old {
 			if !seen[n] {
+				prev[n] = t.state[n]
 				delete(t.state, n)
 				changed.Insert(n)
 			}
@@ -231,11 +249,7 @@ func (t *Tracker) Update() (state map[ServicePortName]*ServiceState, changed set
 			t.byNS[key] = names
 		}
 	}
-	state = make(map[ServicePortName]*ServiceState, len(t.state))
-	for k, v := range t.state {
-		state[k] = v
-	}
-	return state, changed, triggers
+	return t.state, changed, prev, triggers
 }
 
 // build returns the ServiceStates of one Service from its ports and slices. t.mu is held.

@@ -31,7 +31,7 @@ func main() {
 	clusterCIDR := flag.String("cluster-cidr", "", "pod network (local-traffic detection)")
 	metrics := flag.String("metrics-bind-address", "", "host:port of /metrics")
 	healthz := flag.String("healthz-bind-address", "", "host:port of /healthz")
-	minSync := flag.Duration("min-sync-period", 0, "minimum time between syncs (0: the default, 1s; use 1ns for none)")
+	minSync := flag.Duration("min-sync-period", 0, "minimum time between syncs (0: adaptive, the default; 1ns: none)")
 	flag.Parse()
 	if err := run(*kubeconfig, *nodeName, *nodeIP, *clusterCIDR, *metrics, *healthz, *minSync); err != nil {
 		fmt.Fprintln(os.Stderr, "kubesvcproxy:", err)

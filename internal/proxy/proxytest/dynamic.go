@@ -178,7 +178,7 @@ func terminating(t *testing.T, e *Env) {
 
 // endpoint returns the Service's endpoint of pod.
 func (e *Env) endpoint(service, pod string) (*discoveryv1.Endpoint, error) {
-	list, err := e.World.Client.DiscoveryV1().EndpointSlices(Namespace).List(context.Background(),
+	list, err := e.ProxyAPI.DiscoveryV1().EndpointSlices(Namespace).List(context.Background(),
 		metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service})
 	if err != nil {
 		return nil, err
@@ -193,7 +193,7 @@ func (e *Env) endpoint(service, pod string) (*discoveryv1.Endpoint, error) {
 	return nil, fmt.Errorf("service %s has no endpoint for pod %s", service, pod)
 }
 
-// quiet waits out the proxies' min-sync-period (1 s, PX-S-01) after the previous change, so a
+// quiet waits out a min-sync-period of up to 1 s (PX-S-01; kubesvc's default is adaptive) after the previous change, so a
 // reaction time measured next is the proxy's own and not the rate limit's.
 func quiet() { time.Sleep(1200 * time.Millisecond) }
 
