@@ -18,29 +18,39 @@ import (
 
 const dialTimeout = 5 * time.Second
 
-// TestProxier_ClusterIP covers the cluster-IP cases on one node: every endpoint gets
-// connections (PX-E-05), the client's pod IP is kept (PX-M-03: no masquerade from pods),
-// zero endpoints are rejected at once (PX-T-01), ClientIP affinity sticks (PX-A-02), a pod
-// reaches itself through the VIP (hairpin, PX-M-03a), UDP works.
+// TestProxier_ClusterIP covers the cluster-IP cases on one node, for each family (PX-02):
+// every endpoint gets connections (PX-E-05), the client's pod IP is kept (PX-M-03: no
+// masquerade from pods), zero endpoints are rejected at once (PX-T-01; ICMPv6 for IPv6), an
+// undefined port is rejected, ClientIP affinity sticks (PX-A-02), traffic from off the cluster
+// is masqueraded (PX-M-03b), a pod reaches itself through the VIP (hairpin, PX-M-03a), UDP
+// works.
 func TestProxier_ClusterIP(t *testing.T) {
-	w := newWorld(t, "a", "b", "c", "client")
-	web := svc("web", "10.96.0.10", 80, w.ep("a", true), w.ep("b", true), w.ep("c", true))
-	empty := svc("empty", "10.96.0.11", 80)
-	sticky := svc("sticky", "10.96.0.12", 80, w.ep("a", true), w.ep("b", true), w.ep("c", true))
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) { testClusterIP(t, f) })
+	}
+}
+
+func testClusterIP(t *testing.T, f family) {
+	w := f.world(t, "a", "b", "c", "client")
+	ep := func(pod string) proxy.Endpoint { return f.ep(w, pod, true) }
+	web := svc("web", f.vip(10), 80, ep("a"), ep("b"), ep("c"))
+	empty := svc("empty", f.vip(11), 80)
+	sticky := svc("sticky", f.vip(12), 80, ep("a"), ep("b"), ep("c"))
 	sticky.AffinityTimeout = time.Hour
-	dns := svc("dns", "10.96.0.13", 53, w.ep("a", true), w.ep("b", true))
+	dns := svc("dns", f.vip(13), 53, ep("a"), ep("b"))
 	dns.Name.Protocol, dns.Protocol = corev1.ProtocolUDP, corev1.ProtocolUDP
-	w.sync(snapshot(web, empty, sticky, dns), true)
+	w.sync(f.snapshot(web, empty, sticky, dns), true)
+	client := f.ip(w, "client").String()
 
 	t.Run("PX-E-05 every endpoint gets traffic", func(t *testing.T) {
 		seen := map[string]int{}
 		for i := 0; i < 60 && len(seen) < 3; i++ {
-			pod, src, err := dial(w.pods["client"], "10.96.0.10:80", dialTimeout)
+			pod, src, err := dial(w.pods["client"], f.at(10, 80), dialTimeout)
 			if err != nil {
 				t.Fatalf("connection %d: %v", i, err)
 			}
-			if src != w.ips["client"].String() {
-				t.Fatalf("pod %s saw source %s, want the client pod's %s (no masquerade)", pod, src, w.ips["client"])
+			if src != client {
+				t.Fatalf("pod %s saw source %s, want the client pod's %s (no masquerade)", pod, src, client)
 			}
 			seen[pod]++
 		}
@@ -50,43 +60,50 @@ func TestProxier_ClusterIP(t *testing.T) {
 	})
 	t.Run("PX-T-01 no endpoints is connection refused", func(t *testing.T) {
 		start := time.Now()
-		_, _, err := dial(w.pods["client"], "10.96.0.11:80", dialTimeout)
+		_, _, err := dial(w.pods["client"], f.at(11, 80), dialTimeout)
 		if !isRefused(err) {
 			t.Fatalf("dial: %v, want ECONNREFUSED", err)
 		}
-		if d := time.Since(start); d > 2*time.Second {
+		if d := time.Since(start); d > f.refuseWithin {
 			t.Fatalf("refusal took %s", d)
 		}
 	})
 	t.Run("NFT cluster-ips-check rejects undefined ports", func(t *testing.T) {
-		if _, _, err := dial(w.pods["client"], "10.96.0.10:81", dialTimeout); !isRefused(err) {
+		if _, _, err := dial(w.pods["client"], f.at(10, 81), dialTimeout); !isRefused(err) {
 			t.Fatalf("dial: %v, want ECONNREFUSED", err)
 		}
 	})
 	t.Run("PX-A-02 affinity sticks", func(t *testing.T) {
-		first, _, err := dial(w.pods["client"], "10.96.0.12:80", dialTimeout)
+		first, _, err := dial(w.pods["client"], f.at(12, 80), dialTimeout)
 		must(t, err)
 		for i := 0; i < 20; i++ {
-			pod, _, err := dial(w.pods["client"], "10.96.0.12:80", dialTimeout)
+			pod, _, err := dial(w.pods["client"], f.at(12, 80), dialTimeout)
 			must(t, err)
 			if pod != first {
 				t.Fatalf("connection %d reached %s, first reached %s", i, pod, first)
 			}
 		}
 	})
+	t.Run("PX-M-03b off-cluster client to a cluster IP is masqueraded", func(t *testing.T) {
+		pod, src, err := dial(w.client, f.at(10, 80), dialTimeout)
+		must(t, err)
+		if src != f.bridgeIP.String() {
+			t.Fatalf("pod %s saw %s, want the node's bridge address %s (not the LAN client's %s)", pod, src, f.bridgeIP, f.clientIP)
+		}
+	})
 	t.Run("PX-M-03a hairpin", func(t *testing.T) {
 		// A pod reaching a VIP whose only endpoint is itself: masqueraded, so the reply
 		// comes back through the node.
-		self := svc("self", "10.96.0.14", 80, w.ep("a", true))
-		w.sync(snapshot(web, empty, sticky, dns, self), false, self.Name)
-		pod, src, err := dial(w.pods["a"], "10.96.0.14:80", dialTimeout)
+		self := svc("self", f.vip(14), 80, ep("a"))
+		w.sync(f.snapshot(web, empty, sticky, dns, self), false, self.Name)
+		pod, src, err := dial(w.pods["a"], f.at(14, 80), dialTimeout)
 		must(t, err)
-		if pod != "a" || src == w.ips["a"].String() {
+		if pod != "a" || src == f.ip(w, "a").String() {
 			t.Fatalf("hairpin reached %s from %s, want a from a masqueraded address", pod, src)
 		}
 	})
 	t.Run("UDP", func(t *testing.T) {
-		pod, err := dialUDP(w.pods["client"], "10.96.0.13:53", dialTimeout)
+		pod, err := dialUDP(w.pods["client"], f.at(13, 53), dialTimeout)
 		must(t, err)
 		if pod != "a" && pod != "b" {
 			t.Fatalf("UDP reached %q", pod)
@@ -94,56 +111,63 @@ func TestProxier_ClusterIP(t *testing.T) {
 	})
 }
 
-// TestProxier_External covers NodePort from the LAN (PX-T-05: masqueraded),
-// externalTrafficPolicy Local (PX-T-03: source kept; dropped without a local endpoint) and an
-// externalIP.
+// TestProxier_External covers, for each family (PX-02), NodePort from the LAN (PX-T-05:
+// masqueraded), externalTrafficPolicy Local (PX-T-03: the client's source kept; dropped
+// without a local endpoint), a NodePort without endpoints (PX-T-01) and an externalIP.
 func TestProxier_External(t *testing.T) {
-	w := newWorld(t, "a", "b")
-	np := svc("np", "10.96.0.20", 80, w.ep("a", true), w.ep("b", true))
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) { testExternal(t, f) })
+	}
+}
+
+func testExternal(t *testing.T, f family) {
+	w := f.world(t, "a", "b")
+	remoteEP := proxy.Endpoint{IP: f.remoteEP, Port: 8080, Ready: true, Serving: true, NodeName: "node2"}
+	np := svc("np", f.vip(20), 80, f.ep(w, "a", true), f.ep(w, "b", true))
 	np.NodePort = 30080
-	local := svc("local", "10.96.0.21", 80, w.ep("a", true), proxy.Endpoint{IP: netip.MustParseAddr("10.244.1.9"), Port: 8080, Ready: true, Serving: true, NodeName: "node2"})
+	local := svc("local", f.vip(21), 80, f.ep(w, "a", true), remoteEP)
 	local.NodePort, local.ExternalPolicyLocal = 30081, true
-	remote := svc("remote", "10.96.0.22", 80, proxy.Endpoint{IP: netip.MustParseAddr("10.244.1.9"), Port: 8080, Ready: true, Serving: true, NodeName: "node2"})
+	remote := svc("remote", f.vip(22), 80, remoteEP)
 	remote.NodePort, remote.ExternalPolicyLocal = 30082, true
-	ext := svc("ext", "10.96.0.23", 80, w.ep("b", true))
-	ext.ExternalIPs = []netip.Addr{nodeIP}
+	ext := svc("ext", f.vip(23), 80, f.ep(w, "b", true))
+	ext.ExternalIPs = []netip.Addr{f.nodeIP}
 	ext.Port = 8888
-	empty := svc("emptynp", "10.96.0.24", 80)
+	empty := svc("emptynp", f.vip(24), 80)
 	empty.NodePort = 30083
-	w.sync(snapshot(np, local, remote, ext, empty), true)
+	w.sync(f.snapshot(np, local, remote, ext, empty), true)
 
 	t.Run("PX-T-05 NodePort from the LAN is masqueraded", func(t *testing.T) {
 		for i := 0; i < 10; i++ {
-			pod, src, err := dial(w.client, "198.51.100.11:30080", dialTimeout)
+			pod, src, err := dial(w.client, f.node(30080), dialTimeout)
 			must(t, err)
 			if pod != "a" && pod != "b" {
 				t.Fatalf("reached %q", pod)
 			}
-			if src == clientIP.String() {
+			if src == f.clientIP.String() {
 				t.Fatalf("pod saw the client's own address %s: not masqueraded", src)
 			}
 		}
 	})
 	t.Run("PX-T-03 eTP Local keeps the source IP", func(t *testing.T) {
-		pod, src, err := dial(w.client, "198.51.100.11:30081", dialTimeout)
+		pod, src, err := dial(w.client, f.node(30081), dialTimeout)
 		must(t, err)
-		if pod != "a" || src != clientIP.String() {
-			t.Fatalf("reached %s from %s, want a from %s", pod, src, clientIP)
+		if pod != "a" || src != f.clientIP.String() {
+			t.Fatalf("reached %s from %s, want a from %s", pod, src, f.clientIP)
 		}
 	})
 	t.Run("PX-T-03 eTP Local without local endpoint drops", func(t *testing.T) {
-		_, _, err := dial(w.client, "198.51.100.11:30082", 2*time.Second)
+		_, _, err := dial(w.client, f.node(30082), 2*time.Second)
 		if err == nil || isRefused(err) {
 			t.Fatalf("dial: %v, want a timeout (dropped, not rejected)", err)
 		}
 	})
 	t.Run("PX-T-01 NodePort without endpoints is refused", func(t *testing.T) {
-		if _, _, err := dial(w.client, "198.51.100.11:30083", dialTimeout); !isRefused(err) {
+		if _, _, err := dial(w.client, f.node(30083), dialTimeout); !isRefused(err) {
 			t.Fatalf("dial: %v, want ECONNREFUSED", err)
 		}
 	})
 	t.Run("externalIP", func(t *testing.T) {
-		pod, _, err := dial(w.client, "198.51.100.11:8888", dialTimeout)
+		pod, _, err := dial(w.client, f.node(8888), dialTimeout)
 		must(t, err)
 		if pod != "b" {
 			t.Fatalf("reached %q", pod)
@@ -280,18 +304,25 @@ func fmtInt(i int) string {
 
 // TestProxier_UDPConntrackCleanup: a UDP flow (one client socket, so one conntrack entry)
 // moves to another endpoint when its endpoint goes, once the stale entry is deleted
-// (PX-C-01); without the cleanup it keeps going to the old endpoint's address.
+// (PX-C-01; AF_INET6 entries for IPv6, PX-02); without the cleanup it keeps going to the old
+// endpoint's address.
 func TestProxier_UDPConntrackCleanup(t *testing.T) {
-	w := newWorld(t, "a", "b", "client")
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) { testUDPConntrackCleanup(t, f) })
+	}
+}
+
+func testUDPConntrackCleanup(t *testing.T, f family) {
+	w := f.world(t, "a", "b", "client")
 	udp := func(eps ...proxy.Endpoint) *proxy.ServiceState {
-		st := svc("dns", "10.96.0.53", 53, eps...)
+		st := svc("dns", f.vip(53), 53, eps...)
 		st.Name.Protocol, st.Protocol = corev1.ProtocolUDP, corev1.ProtocolUDP
 		return st
 	}
-	before := snapshot(udp(w.ep("a", true)))
+	before := f.snapshot(udp(f.ep(w, "a", true)))
 	name := udp().Name
 	w.sync(before, true)
-	c, err := netns.DialTimeout(w.pods["client"], "udp", "10.96.0.53:53", dialTimeout)
+	c, err := netns.DialTimeout(w.pods["client"], "udp", f.at(53, 53), dialTimeout)
 	must(t, err)
 	defer c.Close()
 	ask := func() string {
@@ -306,13 +337,14 @@ func TestProxier_UDPConntrackCleanup(t *testing.T) {
 		}
 		return strings.Fields(string(buf[:n]))[0]
 	}
-	// The first datagrams may wait for ARP on a loaded machine: retry for a while.
+	// The first datagrams may wait for ARP or neighbour discovery on a loaded machine: retry
+	// for a while.
 	for got, start := "", time.Now(); got != "a"; got = ask() {
 		if time.Since(start) > 10*time.Second {
 			t.Fatalf("first datagrams answered by %q", got)
 		}
 	}
-	after := snapshot(udp(w.ep("b", true)))
+	after := f.snapshot(udp(f.ep(w, "b", true)))
 	w.sync(after, false, name)
 	if os.Getenv("TEST_SKIP_CONNTRACK_CLEANUP") == "" { // proves the test can fail
 		must(t, netns.Do(w.node, func() error {

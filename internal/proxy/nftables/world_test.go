@@ -127,18 +127,21 @@ func buildWorld(t *testing.T, dual bool, pods ...string) *world {
 		return netlink.RouteAdd(&netlink.Route{LinkIndex: lan.Attrs().Index, Dst: prefixNet(svcNet6)})
 	}))
 	must(t, netns.Do(w.client, func() error {
-		if err := addrUp("eth0", clientIP); err != nil || !dual {
+		if err := addrUp("eth0", clientIP); err != nil {
 			return err
 		}
+		// The LAN host routes the service range to the node (off-cluster traffic to a
+		// cluster IP, PX-M-03b).
 		eth, err := netlink.LinkByName("eth0")
 		if err != nil {
+			return err
+		}
+		if err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: prefixNet(netip.MustParsePrefix("10.96.0.0/12")), Gw: nodeIP.AsSlice()}); err != nil || !dual {
 			return err
 		}
 		if err := netlink.AddrAdd(eth, addr6(clientIP6, 64)); err != nil {
 			return err
 		}
-		// The LAN host routes the IPv6 service range to the node (off-cluster traffic to a
-		// cluster IP, PX-M-03b).
 		return netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: prefixNet(svcNet6), Gw: nodeIP6.AsSlice()})
 	}))
 	for i, name := range pods {
@@ -333,6 +336,68 @@ func dualSvc(name string, clusterIPs []string, port int32, eps ...proxy.Endpoint
 	}
 	return st
 }
+
+// family is one IP family of the behaviour cases (PX-02: each is a proxier of its own). The
+// IPv4 cases run on an IPv4-only node as they always did, the IPv6 ones on a dual-stack node
+// with single-stack IPv6 Services.
+type family struct {
+	name             string
+	dual             bool
+	svcPrefix        string // cluster IPs are svcPrefix + a number
+	nodeIP, clientIP netip.Addr
+	bridgeIP         netip.Addr // the node's address on the pod bridge: masqueraded sources
+	remoteEP         netip.Addr // an endpoint on another node
+	// refuseWithin bounds a TCP refusal (PX-T-01). Over IPv6 the refusal comes with the SYN's
+	// first retransmission, 1 s after connect: the ICMPv6 error for the first SYN reaches the
+	// client's socket while connect(2) still holds its lock (the veths deliver it in the same
+	// softirq) and tcp_v6_err only records it as a soft error (TcpExt LockDroppedIcmps).
+	// IPv4 is refused at once here. A dropped SYN would time out after dialTimeout instead.
+	refuseWithin time.Duration
+}
+
+var families = []family{
+	{name: "IPv4", svcPrefix: "10.96.0.", nodeIP: nodeIP, clientIP: clientIP, bridgeIP: netip.MustParseAddr("10.244.0.1"),
+		remoteEP: netip.MustParseAddr("10.244.1.9"), refuseWithin: 2 * time.Second},
+	{name: "IPv6 (PX-02)", dual: true, svcPrefix: "fd00:10:96::", nodeIP: nodeIP6, clientIP: clientIP6, bridgeIP: gateway6,
+		remoteEP: netip.MustParseAddr("fd00:10:244:1::9"), refuseWithin: 3 * time.Second},
+}
+
+// world makes the world the family's cases run in.
+func (f family) world(t *testing.T, pods ...string) *world { return buildWorld(t, f.dual, pods...) }
+
+// vip is cluster IP number n of the family ("10.96.0.<n>", "fd00:10:96::<n>").
+func (f family) vip(n int) string { return f.svcPrefix + itoa(n) }
+
+// at is "vip:port" of cluster IP number n, with IPv6 brackets.
+func (f family) at(n, port int) string { return hostPort(netip.MustParseAddr(f.vip(n)), port) }
+
+// node is "nodeIP:port" of the node's LAN address.
+func (f family) node(port int) string { return hostPort(f.nodeIP, port) }
+
+// ip is the pod's address of the family.
+func (f family) ip(w *world, pod string) netip.Addr {
+	if f.dual {
+		return w.ips6[pod]
+	}
+	return w.ips[pod]
+}
+
+// ep is the pod's endpoint of the family.
+func (f family) ep(w *world, pod string, local bool) proxy.Endpoint {
+	e := w.ep(pod, local)
+	e.IP = f.ip(w, pod)
+	return e
+}
+
+// snapshot is the node's snapshot: snapshot6 on a dual-stack node.
+func (f family) snapshot(sts ...*proxy.ServiceState) *proxy.Snapshot {
+	if f.dual {
+		return snapshot6(sts...)
+	}
+	return snapshot(sts...)
+}
+
+func hostPort(ip netip.Addr, port int) string { return netip.AddrPortFrom(ip, uint16(port)).String() }
 
 // snapshot6 is snapshot on a dual-stack node: node IPs and cluster CIDRs of both families.
 func snapshot6(sts ...*proxy.ServiceState) *proxy.Snapshot {
