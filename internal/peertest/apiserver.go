@@ -37,6 +37,11 @@ type APIServerConfig struct {
 	ServiceCIDR string `json:"serviceCIDR,omitempty"`
 	// NodePortRange is --service-node-port-range; empty means DefaultNodePortRange.
 	NodePortRange string `json:"nodePortRange,omitempty"`
+	// BindAddress is --bind-address and --advertise-address, the host of URL, Config and
+	// Kubeconfig, and an IP of the serving certificate; empty means 127.0.0.1. Tests give a
+	// LAN address of their own network namespace (e.g. a testcluster world's 198.51.100.1)
+	// so that processes in other namespaces of the test can reach the server.
+	BindAddress string `json:"bindAddress,omitempty"`
 	// ExtraArgs are appended to the generated flags; a --name=value here replaces the
 	// generated flag of the same name (e.g. --authorization-mode=AlwaysAllow).
 	ExtraArgs []string `json:"extraArgs,omitempty"`
@@ -49,7 +54,7 @@ type APIServerConfig struct {
 
 // APIServer is a running peer kube-apiserver. Stop (from the embedded Process) ends it.
 type APIServer struct {
-	// URL is the https://127.0.0.1:port address of the secure port.
+	// URL is the https://127.0.0.1:port (or BindAddress) address of the secure port.
 	URL string
 	// Config authenticates as AdminUser in group system:masters with a client certificate.
 	// Copy it (rest.CopyConfig) before changing QPS, Burst or content types.
@@ -98,6 +103,14 @@ func RunKubeAPIServer(ctx context.Context, cfg APIServerConfig) (*APIServer, err
 		return nil, err
 	}
 	ips := []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}
+	if cfg.BindAddress != "" {
+		ip := net.ParseIP(cfg.BindAddress)
+		if ip == nil {
+			cleanup()
+			return nil, fmt.Errorf("run kube-apiserver: BindAddress %q is not an IP", cfg.BindAddress)
+		}
+		ips = append(ips, ip)
+	}
 	pki, err := writePKI(dir, ips, []string{"localhost", "kubernetes", "kubernetes.default",
 		"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"})
 	if err != nil {
@@ -120,12 +133,13 @@ func startKubeAPIServer(ctx context.Context, bin, dir string, pki *pkiFiles, cfg
 	if err != nil {
 		return nil, nil, err
 	}
-	url := "https://127.0.0.1:" + strconv.Itoa(ports[0])
+	bind := orDefault(cfg.BindAddress, "127.0.0.1")
+	url := "https://" + net.JoinHostPort(bind, strconv.Itoa(ports[0]))
 	args := []string{
 		"--etcd-servers=" + cfg.EtcdURL,
 		"--etcd-prefix=" + orDefault(cfg.EtcdPrefix, DefaultEtcdPrefix),
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + bind,
+		"--advertise-address=" + bind,
 		"--secure-port=" + strconv.Itoa(ports[0]),
 		"--cert-dir=" + dir,
 		"--tls-cert-file=" + pki.servingCert,

@@ -4,7 +4,8 @@
 //
 // It is test support: only _test.go files and benchmark programs under cmd/ or hack/ may
 // import it. It never imports k8s.io/kubernetes; it only execs the prebuilt binaries found in
-// Dir. Every process binds 127.0.0.1 only, on ports picked at start, runs in its own process
+// Dir. Every process binds 127.0.0.1 only (unless a test gives kube-apiserver a BindAddress of
+// its own network namespace), on ports picked at start, runs in its own process
 // group and receives SIGKILL if the thread that started it dies (Linux Pdeathsig), so a
 // crashed or timed-out test does not leak servers.
 //

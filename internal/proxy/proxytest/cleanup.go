@@ -14,18 +14,22 @@ import (
 	"kubesvc/internal/runtime/netns"
 )
 
-// CheckAgentCleanup stops node1's agent and runs `kubesvc agent --cleanup` there (issue 6
-// item 4): afterwards node1 has no table kubesvc (ip or ip6) and no userspace VIP device,
+// CheckAgentCleanup stops node1's agent (in the kube-apiserver variant its `kubesvc agent
+// --kubeconfig` proxy) and runs `kubesvc agent --cleanup` there (issue 6 item 4): afterwards node1 has no table kubesvc (ip or ip6) and no userspace VIP device,
 // and pod c1's connections to a ClusterIP (node1's rules) no longer reach an endpoint. It
 // changes the world for good: TestProxy calls it once the table has run.
 func (e *Env) CheckAgentCleanup(t *testing.T) {
 	t.Helper()
 	n := e.Nodes[0]
-	if p := e.ext[n.Name]; p != nil {
-		t.Log("agent --cleanup: not checked in the PROXYTEST_EXTERNAL harness mode (the agent runs no proxy)")
+	switch p := e.ext[n.Name]; {
+	case p == nil:
+		n.StopAgent(syscall.SIGTERM)
+	case p.agent: // kube-apiserver variant: the proxy is `kubesvc agent --kubeconfig`
+		p.stop()
+	default:
+		t.Log("agent --cleanup: not checked in the PROXYTEST_EXTERNAL harness mode (the proxy is the test binary, not an agent)")
 		return
 	}
-	n.StopAgent(syscall.SIGTERM)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := n.Exec(ctx, e.World.Bin, "agent", "--cleanup")

@@ -12,6 +12,21 @@ import (
 // (only the control cases can pass: a check of the harness itself). PROXYTEST_AGENT_ARGS adds
 // agent flags.
 func TestProxy(t *testing.T) {
+	runTable(t, Setup)
+}
+
+// TestProxyKubeAPIServer runs the same table with proxies that read only the real
+// kube-apiserver v1.37.2 (`kubesvc agent --kubeconfig`, issue 6 item 5; SetupKubeAPIServer):
+// TestProxyKubeAPIServer/<mode>/<case>. It needs the peer binaries of hack/peers/build.sh
+// (CI builds them) and skips, naming the build command, without them.
+func TestProxyKubeAPIServer(t *testing.T) {
+	if why := KubeAPIServerMissing(); why != "" {
+		t.Skip(why)
+	}
+	runTable(t, SetupKubeAPIServer)
+}
+
+func runTable(t *testing.T, setup func(t *testing.T, mode string, agentArgs ...string) *Env) {
 	modes := Modes
 	if m := os.Getenv("PROXYTEST_MODES"); m != "" {
 		modes = strings.Split(m, ",")
@@ -19,16 +34,11 @@ func TestProxy(t *testing.T) {
 	only := os.Getenv("PROXYTEST_CASES") // substring filter for debugging
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
-			flag := mode
-			if mode == "none" {
-				flag = ""
-			}
 			var extra []string
 			if a := os.Getenv("PROXYTEST_AGENT_ARGS"); a != "" {
 				extra = strings.Fields(a) // e.g. --masquerade-all, to see the table catch it
 			}
-			e := Setup(t, flag, extra...)
-			e.Mode = mode
+			e := setup(t, mode, extra...)
 			if mode != "none" && only == "" {
 				// After every case (Cleanup runs once the parallel cases are done, before
 				// the world's teardown).

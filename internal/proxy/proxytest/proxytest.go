@@ -33,6 +33,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"kubesvc/internal/runtime/netns"
@@ -92,8 +93,13 @@ var pods = []podDef{
 
 // Env is one mode's running world: the cluster, its pods and Services.
 type Env struct {
-	Mode  string
-	World *testcluster.World
+	Mode string
+	// APIServer is the API server the proxies read: APIKubesvc (the world's) or APIKube.
+	APIServer string
+	World     *testcluster.World
+	// ProxyAPI is a client of the API server the proxies read; endpoint waits read it (the
+	// world's changes reach kube-apiserver through the syncer).
+	ProxyAPI kubernetes.Interface
 	// Nodes are node1 and node2 (Nodes[0] is node1).
 	Nodes []*testcluster.Node
 	// Gateways are the nodes' pod bridge addresses (Gateways[0] is node1's).
@@ -103,21 +109,49 @@ type Env struct {
 	// Services by name, with allocated ClusterIPs, NodePorts and health-check node ports.
 	Services map[string]*corev1.Service
 
-	ext map[string]*extProxy // the PROXYTEST_EXTERNAL harness mode's proxies by node name
-	mu  sync.Mutex           // guards Services while cases run
+	ext    map[string]*extProxy // proxies beside the agents (External, APIKube) by node name
+	kube   *kubeAPI             // APIKube only
+	syncer *syncer              // APIKube only: world → kube-apiserver
+	mu     sync.Mutex           // guards Services while cases run
 }
 
-// Setup builds the world for mode (agent flag --proxy-mode=mode) and waits until every pod
-// is ready and every Service has its endpoints. agentArgs are extra agent flags.
+// Setup builds the world for mode (agent flag --proxy-mode=mode; "none": no proxy) and waits
+// until every pod is ready, every Service has its endpoints and the proxies serve them.
+// agentArgs are extra agent flags.
 func Setup(t *testing.T, mode string, agentArgs ...string) *Env {
 	t.Helper()
+	return setup(t, APIKubesvc, mode, agentArgs)
+}
+
+// SetupKubeAPIServer builds the world as Setup does, but its agents run no proxy: each node's
+// proxy is `kubesvc agent --kubeconfig <kube-apiserver> --proxy-mode=mode` in the node's
+// network namespace, reading only kube-apiserver v1.37.2 on the test process's LAN address,
+// which a syncer keeps a copy of the world's Nodes, Services and EndpointSlices (issue 6 item
+// 5). The proxy agents get agentArgs too.
+func SetupKubeAPIServer(t *testing.T, mode string, agentArgs ...string) *Env {
+	t.Helper()
+	if why := KubeAPIServerMissing(); why != "" {
+		t.Fatal(why)
+	}
+	return setup(t, APIKube, mode, agentArgs)
+}
+
+func setup(t *testing.T, api, mode string, agentArgs []string) *Env {
+	t.Helper()
 	args := append([]string{"--container-backoff=1s"}, agentArgs...)
-	if mode != "" && !External() {
+	if mode == "none" || External() || api == APIKube {
+		args = append(args, "--proxy-mode=none")
+	} else {
 		args = append(args, "--proxy-mode="+mode)
 	}
 	w := testcluster.New(t, testcluster.Options{Nodes: []string{"node1", "node2"}, AgentArgs: args})
-	e := &Env{Mode: mode, World: w, Pods: map[string]*corev1.Pod{}, Services: map[string]*corev1.Service{}}
+	e := &Env{Mode: mode, APIServer: api, World: w, ProxyAPI: w.Client, Pods: map[string]*corev1.Pod{}, Services: map[string]*corev1.Service{}}
 	e.Nodes = []*testcluster.Node{w.Node("node1"), w.Node("node2")}
+	if api == APIKube {
+		e.kube = startKubeAPI(t)
+		e.ProxyAPI = e.kube.client
+		e.syncer = startSyncer(t, w.Client, e.kube.client)
+	}
 	for _, n := range e.Nodes {
 		if err := n.AddRoute(netip.MustParsePrefix("0.0.0.0/0"), testcluster.ServerIP); err != nil {
 			t.Fatal(err)
@@ -130,8 +164,8 @@ func Setup(t *testing.T, mode string, agentArgs ...string) *Env {
 			t.Fatal(err)
 		}
 	}
-	if mode != "" && External() {
-		e.startExternalProxies(t, mode)
+	if mode != "none" && (External() || api == APIKube) {
+		e.startExternalProxies(t, mode, agentArgs)
 	}
 	client := w.ClientHost()
 	if err := client.AddRoute(extNet, e.Nodes[0].IP); err != nil {
@@ -181,7 +215,7 @@ func Setup(t *testing.T, mode string, agentArgs ...string) *Env {
 	for name, want := range wantEndpoints() {
 		e.WaitEndpoints(t, name, want)
 	}
-	if mode != "" {
+	if mode != "none" {
 		e.waitProgrammed(t)
 	}
 	return e
@@ -354,17 +388,20 @@ func wantEndpoints() map[string][]string {
 	}
 }
 
-// WaitEndpoints waits until the Service's EndpointSlices list exactly the pods want as ready
-// endpoints (and no others).
+// WaitEndpoints waits until the Service's EndpointSlices in the proxies' API server list
+// exactly the pods want as ready endpoints (and no others).
 func (e *Env) WaitEndpoints(t testing.TB, service string, want []string) {
 	t.Helper()
 	want = slices.Sorted(slices.Values(want))
-	servertest.WaitFor(t, 2*time.Minute, "endpoints of "+service, func() error {
+	servertest.WaitFor(t, 2*time.Minute, "endpoints of "+service+" in "+e.APIServer, func() error {
 		got, err := e.readyEndpoints(service)
 		if err != nil {
 			return err
 		}
 		if !slices.Equal(got, want) {
+			if e.syncer != nil {
+				return fmt.Errorf("ready endpoints %v, want %v (%s)", got, want, e.syncer.lastErrors())
+			}
 			return fmt.Errorf("ready endpoints %v, want %v", got, want)
 		}
 		return nil
@@ -373,7 +410,7 @@ func (e *Env) WaitEndpoints(t testing.TB, service string, want []string) {
 
 // readyEndpoints returns the sorted pod names of the Service's ready endpoints.
 func (e *Env) readyEndpoints(service string) ([]string, error) {
-	list, err := e.World.Client.DiscoveryV1().EndpointSlices(Namespace).List(context.Background(),
+	list, err := e.ProxyAPI.DiscoveryV1().EndpointSlices(Namespace).List(context.Background(),
 		metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service})
 	if err != nil {
 		return nil, err
