@@ -21,35 +21,37 @@ import (
 )
 
 // web is a ClusterIP Service with a NodePort, an externalIP and an LB IP on port 80 → 8080.
-func web(eps ...proxy.Endpoint) svc {
-	return svc{name: "web", clusterIP: "10.96.0.10", port: 80, nodePort: 30080,
-		externalIPs: []string{"203.0.113.100"}, lbIPs: []string{"203.0.113.200"}, endpoints: eps}
+func web(eps ...proxy.Endpoint) svc { return families[0].web(eps...) }
+
+// TestProxier_Destinations is the behaviour table of the userspace mode for TCP, for each
+// family (PX-02): from the node, a pod or a LAN client to each kind of service address (spec
+// §5.2), which endpoints answer and the source address they see (always the node's: the
+// userspace proxy cannot keep the client's, see README.md).
+func TestProxier_Destinations(t *testing.T) {
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) { testDestinations(t, f) })
+	}
 }
 
-// TestProxier_Destinations is the behaviour table of the userspace mode for TCP: from the
-// node, a pod or a LAN client to each kind of service address (spec §5.2), which endpoints
-// answer and the source address they see (always the node's: the userspace proxy cannot keep
-// the client's, see README.md).
-func TestProxier_Destinations(t *testing.T) {
-	w := newWorld(t)
-	for _, ip := range pods[:3] {
+func testDestinations(t *testing.T, f family) {
+	w := f.world(t)
+	for _, ip := range f.pods[:3] {
 		w.endpoint(w.podNS, ip, 8080, corev1.ProtocolTCP)
 	}
-	all := []proxy.Endpoint{ep(pods[0], 8080, true), ep(pods[1], 8080, false), ep(pods[2], 8080, false)}
-	w.sync(snapshot(web(all...)), true)
+	all := []proxy.Endpoint{ep(f.pods[0], 8080, true), ep(f.pods[1], 8080, false), ep(f.pods[2], 8080, false)}
+	w.sync(f.snapshot(f.web(all...)), true)
 
-	everyone := []string{pods[0] + ":8080", pods[1] + ":8080", pods[2] + ":8080"}
+	everyone := []string{at(f.pods[0], 8080), at(f.pods[1], 8080), at(f.pods[2], 8080)}
 	cases := []struct {
 		name, ns, from, target string
-		wantPeer               string // source address the endpoint sees
 	}{
-		{name: "node to ClusterIP (§5.2, PX-E-05)", target: "10.96.0.10:80", wantPeer: nodePodIP},
-		{name: "pod to ClusterIP (§5.2)", ns: "pod", from: pods[4], target: "10.96.0.10:80", wantPeer: nodePodIP},
-		{name: "LAN client to NodePort on the LAN address (§5.2)", ns: "client", target: nodeLANIP + ":30080", wantPeer: nodePodIP},
-		{name: "node to NodePort on the pod-network address (§5.2)", target: nodePodIP + ":30080", wantPeer: nodePodIP},
-		{name: "LAN client to externalIP (§5.2)", ns: "client", target: "203.0.113.100:80", wantPeer: nodePodIP},
-		{name: "LAN client to LoadBalancer IP (§5.2, PX-03)", ns: "client", target: "203.0.113.200:80", wantPeer: nodePodIP},
-		{name: "pod to NodePort (§5.2)", ns: "pod", from: pods[4], target: nodePodIP + ":30080", wantPeer: nodePodIP},
+		{name: "node to ClusterIP (§5.2, PX-E-05)", target: at(f.vip(10), 80)},
+		{name: "pod to ClusterIP (§5.2)", ns: "pod", from: f.pods[4], target: at(f.vip(10), 80)},
+		{name: "LAN client to NodePort on the LAN address (§5.2)", ns: "client", target: at(f.nodeLAN, 30080)},
+		{name: "node to NodePort on the pod-network address (§5.2)", target: at(f.nodePod, 30080)},
+		{name: "LAN client to externalIP (§5.2)", ns: "client", target: at(f.extIP, 80)},
+		{name: "LAN client to LoadBalancer IP (§5.2, PX-03)", ns: "client", target: at(f.lbIP, 80)},
+		{name: "pod to NodePort (§5.2)", ns: "pod", from: f.pods[4], target: at(f.nodePod, 30080)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,8 +62,8 @@ func TestProxier_Destinations(t *testing.T) {
 				h, c := connect(t, ns, tc.from, tc.target)
 				c.Close()
 				got[h.endpoint]++
-				if h.peer != tc.wantPeer {
-					t.Fatalf("endpoint saw source %s, want %s", h.peer, tc.wantPeer)
+				if h.peer != f.nodePod {
+					t.Fatalf("endpoint saw source %s, want %s", h.peer, f.nodePod)
 				}
 			}
 			for _, e := range everyone {
@@ -72,54 +74,55 @@ func TestProxier_Destinations(t *testing.T) {
 		})
 	}
 	t.Run("NodePort is not served on loopback (§5.2)", func(t *testing.T) {
-		requireRefused(t, "", "127.0.0.1:30080")
+		requireRefused(t, "", at(f.loopback, 30080))
 	})
 	t.Run("ClusterIP on an undefined port is refused (§5.2)", func(t *testing.T) {
-		requireRefused(t, "", "10.96.0.10:81")
+		requireRefused(t, "", at(f.vip(10), 81))
 	})
 }
 
 // TestProxier_NoEndpointsRefused: a Service port without endpoints is rejected at once on
-// every address (PX-T-01), and starts answering as soon as a Sync gives it one.
+// every address (PX-T-01), TCP and UDP (ICMP or ICMPv6 port unreachable, which a connected
+// socket reports as ECONNREFUSED), for each family (PX-02); it starts answering as soon as a
+// Sync gives it one.
 func TestProxier_NoEndpointsRefused(t *testing.T) {
-	w := newWorld(t)
-	w.endpoint(w.podNS, pods[0], 8080, corev1.ProtocolTCP)
-	w.sync(snapshot(web()), true)
-	for _, target := range []string{"10.96.0.10:80", nodeLANIP + ":30080", "203.0.113.100:80"} {
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) { testNoEndpointsRefused(t, f) })
+	}
+}
+
+func testNoEndpointsRefused(t *testing.T, f family) {
+	w := f.world(t)
+	w.endpoint(w.podNS, f.pods[0], 8080, corev1.ProtocolTCP)
+	dns := svc{name: "dns", proto: corev1.ProtocolUDP, clusterIP: f.vip(53), port: 53}
+	w.sync(f.snapshot(f.web(), dns), true)
+	for _, target := range []string{at(f.vip(10), 80), at(f.nodeLAN, 30080), at(f.extIP, 80)} {
 		requireRefused(t, "", target)
 	}
-	requireRefused(t, w.clientNS, nodeLANIP+":30080")
+	requireRefused(t, w.clientNS, at(f.nodeLAN, 30080))
+	t.Run("UDP", func(t *testing.T) {
+		c := udpClient(t, w.podNS, at(f.vip(53), 53))
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(ioTimeout))
+		if _, err := c.Write([]byte("q")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(make([]byte, 10)); !errors.Is(err, unix.ECONNREFUSED) {
+			t.Fatalf("read: %v, want connection refused", err)
+		}
+	})
 
-	w.sync(snapshot(web(ep(pods[0], 8080, true))), false, "web")
-	if h, c := connect(t, "", "", "10.96.0.10:80"); h.endpoint != pods[0]+":8080" {
+	w.sync(f.snapshot(f.web(ep(f.pods[0], 8080, true)), dns), false, "web")
+	if h, c := connect(t, w.clientNS, "", at(f.nodeLAN, 30080)); h.endpoint != at(f.pods[0], 8080) {
 		t.Errorf("answered by %s", h.endpoint)
 	} else {
 		c.Close()
 	}
 	// Only a not-ready endpoint left: no endpoints again.
-	notReady := ep(pods[0], 8080, true)
+	notReady := ep(f.pods[0], 8080, true)
 	notReady.Ready, notReady.Serving = false, false
-	w.sync(snapshot(web(notReady)), false, "web")
-	requireRefused(t, "", "10.96.0.10:80")
-}
-
-// TestProxier_UDPNoEndpointsRefused: UDP to a Service without endpoints gets ICMP port
-// unreachable, which a connected socket reports as ECONNREFUSED (PX-T-01).
-func TestProxier_UDPNoEndpointsRefused(t *testing.T) {
-	w := newWorld(t)
-	w.sync(snapshot(svc{name: "dns", proto: corev1.ProtocolUDP, clusterIP: "10.96.0.53", port: 53}), true)
-	c, err := net.Dial("udp", "10.96.0.53:53")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(ioTimeout))
-	if _, err := c.Write([]byte("q")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Read(make([]byte, 10)); !errors.Is(err, unix.ECONNREFUSED) {
-		t.Fatalf("read: %v, want connection refused", err)
-	}
+	w.sync(f.snapshot(f.web(notReady), dns), false, "web")
+	requireRefused(t, "", at(f.vip(10), 80))
 }
 
 // TestProxier_NamedTargetPort: endpoints of one service port may listen on different ports
@@ -138,33 +141,40 @@ func TestProxier_NamedTargetPort(t *testing.T) {
 // TestProxier_SessionAffinity: with ClientIP affinity every connection of a client goes to
 // the same endpoint while the timeout has not passed since its last connection (PX-A-01/02),
 // across the Service's addresses; after the timeout the choice is random again; an endpoint
-// that went away is not stuck to (PX-A-04).
+// that went away is not stuck to (PX-A-04). For each family (PX-02).
 func TestProxier_SessionAffinity(t *testing.T) {
-	w := newWorld(t)
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) { testSessionAffinity(t, f) })
+	}
+}
+
+func testSessionAffinity(t *testing.T, f family) {
+	w := f.world(t)
 	var clock atomic.Int64 // fake clock: seconds
 	clock.Store(1_000_000)
 	w.p.now = func() time.Time { return time.Unix(clock.Load(), 0) }
 	var eps []proxy.Endpoint
-	for _, ip := range pods[:3] {
+	for _, ip := range f.pods[:3] {
 		w.endpoint(w.podNS, ip, 8080, corev1.ProtocolTCP)
 		eps = append(eps, ep(ip, 8080, false))
 	}
-	s := web(eps...)
+	s := f.web(eps...)
 	s.affinity = 10 * time.Second
-	w.sync(snapshot(s), true)
+	w.sync(f.snapshot(s), true)
+	vip := at(f.vip(10), 80)
 
 	// A pod is the client: its source address is the same whatever Service address it uses.
 	podHit := func(target string) string {
-		h, c := connect(t, w.podNS, pods[4], target)
+		h, c := connect(t, w.podNS, f.pods[4], target)
 		c.Close()
 		return h.endpoint
 	}
-	sticky := podHit("10.96.0.10:80")
+	sticky := podHit(vip)
 	for i := range 20 {
 		clock.Add(9) // sliding window: each connection refreshes it
-		target := "10.96.0.10:80"
+		target := vip
 		if i%2 == 1 {
-			target = nodePodIP + ":30080" // one record per service port, whatever the address
+			target = at(f.nodePod, 30080) // one record per service port, whatever the address
 		}
 		if got := podHit(target); got != sticky {
 			t.Fatalf("connection %d via %s went to %s, want sticky %s", i, target, got, sticky)
@@ -174,7 +184,7 @@ func TestProxier_SessionAffinity(t *testing.T) {
 	seen := map[string]int{}
 	for range 30 {
 		clock.Add(11)
-		for e := range hits(t, "", "10.96.0.10:80", 1) {
+		for e := range hits(t, "", vip, 1) {
 			seen[e]++
 		}
 	}
@@ -182,7 +192,7 @@ func TestProxier_SessionAffinity(t *testing.T) {
 		t.Fatalf("after expiry every connection still went to %v", seen)
 	}
 	// The sticky endpoint goes away: the client moves and sticks to another.
-	for e := range hits(t, "", "10.96.0.10:80", 1) {
+	for e := range hits(t, "", vip, 1) {
 		sticky = e
 	}
 	var rest []proxy.Endpoint
@@ -192,8 +202,8 @@ func TestProxier_SessionAffinity(t *testing.T) {
 		}
 	}
 	s.endpoints = rest
-	w.sync(snapshot(s), false, "web")
-	got := hits(t, "", "10.96.0.10:80", 10)
+	w.sync(f.snapshot(s), false, "web")
+	got := hits(t, "", vip, 10)
 	if len(got) != 1 || got[sticky] != 0 {
 		t.Fatalf("after %s went away: %v, want one other endpoint for all", sticky, got)
 	}
@@ -201,61 +211,67 @@ func TestProxier_SessionAffinity(t *testing.T) {
 
 // TestProxier_ExternalTrafficPolicyLocal: external traffic goes only to local endpoints
 // (PX-T-03); with none it is dropped (held without data, not refused); traffic from the node
-// or a pod to an external address short-circuits to all endpoints (PX-T-04).
+// or a pod to an external address short-circuits to all endpoints (PX-T-04). For each family
+// (PX-02).
 func TestProxier_ExternalTrafficPolicyLocal(t *testing.T) {
-	w := newWorld(t)
-	w.endpoint(w.podNS, pods[0], 8080, corev1.ProtocolTCP)
-	w.endpoint(w.podNS, pods[1], 8080, corev1.ProtocolTCP)
-	s := web(ep(pods[0], 8080, true), ep(pods[1], 8080, false))
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) { testExternalTrafficPolicyLocal(t, f) })
+	}
+}
+
+func testExternalTrafficPolicyLocal(t *testing.T, f family) {
+	w := f.world(t)
+	w.endpoint(w.podNS, f.pods[0], 8080, corev1.ProtocolTCP)
+	w.endpoint(w.podNS, f.pods[1], 8080, corev1.ProtocolTCP)
+	s := f.web(ep(f.pods[0], 8080, true), ep(f.pods[1], 8080, false))
 	s.externalLocal = true
-	w.sync(snapshot(s), true)
-	for _, target := range []string{nodeLANIP + ":30080", "203.0.113.100:80", "203.0.113.200:80"} {
-		if got := hits(t, w.clientNS, target, 20); len(got) != 1 || got[pods[0]+":8080"] != 20 {
+	w.sync(f.snapshot(s), true)
+	for _, target := range []string{at(f.nodeLAN, 30080), at(f.extIP, 80), at(f.lbIP, 80)} {
+		if got := hits(t, w.clientNS, target, 20); len(got) != 1 || got[at(f.pods[0], 8080)] != 20 {
 			t.Fatalf("LAN client to %s: %v, want only the local endpoint", target, got)
 		}
 	}
-	if got := hits(t, "", "10.96.0.10:80", 40); len(got) != 2 {
+	if got := hits(t, "", at(f.vip(10), 80), 40); len(got) != 2 {
 		t.Fatalf("ClusterIP ignores externalTrafficPolicy: got %v", got)
 	}
 
-	s = web(ep(pods[1], 8080, false)) // no local endpoint
+	s = f.web(ep(f.pods[1], 8080, false)) // no local endpoint
 	s.externalLocal = true
-	w.sync(snapshot(s), false, "web")
-	c, err := dial(t, w.clientNS, "", nodeLANIP+":30080")
-	if err != nil {
-		t.Fatalf("dropped connection must not be refused: %v", err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(time.Second))
-	if n, err := c.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("dropped connection read %d bytes, %v; want no data", n, err)
-	}
-	c.Close()
+	w.sync(f.snapshot(s), false, "web")
+	requireDropped(t, w.clientNS, at(f.nodeLAN, 30080))
 	// Short-circuit: the node itself and a pod still reach the remote endpoint.
-	if got := hits(t, "", nodeLANIP+":30080", 5); got[pods[1]+":8080"] != 5 {
+	if got := hits(t, "", at(f.nodeLAN, 30080), 5); got[at(f.pods[1], 8080)] != 5 {
 		t.Fatalf("node to NodePort: %v", got)
 	}
-	h, c := connect(t, w.podNS, pods[4], "203.0.113.100:80")
+	h, c := connect(t, w.podNS, f.pods[4], at(f.extIP, 80))
 	c.Close()
-	if h.endpoint != pods[1]+":8080" {
+	if h.endpoint != at(f.pods[1], 8080) {
 		t.Fatalf("pod to externalIP: %s", h.endpoint)
 	}
 }
 
 // TestProxier_LoadBalancerSourceRanges: traffic to an LB IP from outside the ranges is
-// dropped; the ranges apply to LB IPs only, not to the NodePort (PX-F-01).
+// dropped; the ranges apply to LB IPs only, not to the NodePort (PX-F-01). For each family
+// (PX-02: each uses the ranges of its family).
 func TestProxier_LoadBalancerSourceRanges(t *testing.T) {
-	w := newWorld(t)
-	w.endpoint(w.podNS, pods[0], 8080, corev1.ProtocolTCP)
-	s := web(ep(pods[0], 8080, true))
-	s.sourceRanges = []string{"203.0.113.0/30"} // the LAN client 203.0.113.2 is inside
-	w.sync(snapshot(s), true)
-	if got := hits(t, w.clientNS, "203.0.113.200:80", 3); got[pods[0]+":8080"] != 3 {
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) { testLoadBalancerSourceRanges(t, f) })
+	}
+}
+
+func testLoadBalancerSourceRanges(t *testing.T, f family) {
+	w := f.world(t)
+	w.endpoint(w.podNS, f.pods[0], 8080, corev1.ProtocolTCP)
+	s := f.web(ep(f.pods[0], 8080, true))
+	s.sourceRanges = []string{f.clientRange} // the LAN client is inside
+	w.sync(f.snapshot(s), true)
+	if got := hits(t, w.clientNS, at(f.lbIP, 80), 3); got[at(f.pods[0], 8080)] != 3 {
 		t.Fatalf("allowed client: %v", got)
 	}
-	s.sourceRanges = []string{"198.51.100.0/24"}
-	w.sync(snapshot(s), false, "web")
-	requireDropped(t, w.clientNS, "203.0.113.200:80")
-	if got := hits(t, w.clientNS, nodeLANIP+":30080", 3); got[pods[0]+":8080"] != 3 {
+	s.sourceRanges = []string{f.otherRange}
+	w.sync(f.snapshot(s), false, "web")
+	requireDropped(t, w.clientNS, at(f.lbIP, 80))
+	if got := hits(t, w.clientNS, at(f.nodeLAN, 30080), 3); got[at(f.pods[0], 8080)] != 3 {
 		t.Fatalf("NodePort must ignore loadBalancerSourceRanges: %v", got)
 	}
 }
@@ -317,15 +333,20 @@ func TestProxier_TerminatingFallback(t *testing.T) {
 	}
 }
 
-// TestProxier_Hairpin: a pod reaching its own Service can be sent to itself (PX-M-03a).
+// TestProxier_Hairpin: a pod reaching its own Service can be sent to itself (PX-M-03a), for
+// each family (PX-02).
 func TestProxier_Hairpin(t *testing.T) {
-	w := newWorld(t)
-	w.endpoint(w.podNS, pods[0], 8080, corev1.ProtocolTCP)
-	w.sync(snapshot(web(ep(pods[0], 8080, true))), true)
-	h, c := connect(t, w.podNS, pods[0], "10.96.0.10:80")
-	c.Close()
-	if h.endpoint != pods[0]+":8080" || h.peer != nodePodIP {
-		t.Fatalf("hairpin: %+v", h)
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) {
+			w := f.world(t)
+			w.endpoint(w.podNS, f.pods[0], 8080, corev1.ProtocolTCP)
+			w.sync(f.snapshot(f.web(ep(f.pods[0], 8080, true))), true)
+			h, c := connect(t, w.podNS, f.pods[0], at(f.vip(10), 80))
+			c.Close()
+			if h.endpoint != at(f.pods[0], 8080) || h.peer != f.nodePod {
+				t.Fatalf("hairpin: %+v", h)
+			}
+		})
 	}
 }
 
@@ -478,32 +499,38 @@ func echo(t *testing.T, c net.Conn, msg string) {
 
 // TestProxier_UDP: datagrams reach every endpoint over many client flows; replies come from
 // the service address; a flow whose endpoint leaves the Service moves to another endpoint
-// on its next datagram (within 1 s of the Sync; the goal of PX-C-01).
+// on its next datagram (within 1 s of the Sync; the goal of PX-C-01). For each family (PX-02).
 func TestProxier_UDP(t *testing.T) {
-	w := newWorld(t)
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) { testUDP(t, f) })
+	}
+}
+
+func testUDP(t *testing.T, f family) {
+	w := f.world(t)
 	var eps []proxy.Endpoint
-	for _, ip := range pods[:3] {
+	for _, ip := range f.pods[:3] {
 		w.endpoint(w.podNS, ip, 5353, corev1.ProtocolUDP)
 		eps = append(eps, ep(ip, 5353, false))
 	}
-	s := svc{name: "dns", proto: corev1.ProtocolUDP, clusterIP: "10.96.0.53", port: 53, nodePort: 30053, endpoints: eps}
-	w.sync(snapshot(s), true)
+	s := svc{name: "dns", proto: corev1.ProtocolUDP, clusterIP: f.vip(53), port: 53, nodePort: 30053, endpoints: eps}
+	w.sync(f.snapshot(s), true)
 
 	seen := map[string]int{}
 	for range 40 { // 40 flows (new client ports)
-		c := udpClient(t, "", "10.96.0.53:53")
-		seen[udpAsk(t, c, "q")]++
+		c := udpClient(t, "", at(f.vip(53), 53))
+		seen[udpAskFrom(t, c, "q", f.nodePod)]++
 		c.Close()
 	}
 	if len(seen) != 3 {
 		t.Fatalf("flows reached %v, want all 3 endpoints", seen)
 	}
 	// One flow, from the LAN to the NodePort.
-	c := udpClient(t, w.clientNS, nodeLANIP+":30053")
+	c := udpClient(t, w.clientNS, at(f.nodeLAN, 30053))
 	defer c.Close()
-	first := udpAsk(t, c, "a")
+	first := udpAskFrom(t, c, "a", f.nodePod)
 	for range 5 {
-		if got := udpAsk(t, c, "b"); got != first {
+		if got := udpAskFrom(t, c, "b", f.nodePod); got != first {
 			t.Fatalf("flow moved from %s to %s without cause", first, got)
 		}
 	}
@@ -514,9 +541,9 @@ func TestProxier_UDP(t *testing.T) {
 		}
 	}
 	s.endpoints = rest
-	w.sync(snapshot(s), false, "dns")
+	w.sync(f.snapshot(s), false, "dns")
 	synced := time.Now()
-	if got := udpAsk(t, c, "c"); got == first {
+	if got := udpAskFrom(t, c, "c", f.nodePod); got == first {
 		t.Fatalf("flow still on %s after it left the Service", first)
 	}
 	if d := time.Since(synced); d > time.Second {

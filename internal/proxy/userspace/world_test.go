@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -479,6 +480,53 @@ func snapshot(svcs ...svc) *proxy.Snapshot {
 		snap.Services[s.portName()] = s.state()
 	}
 	return snap
+}
+
+// family is one IP family of the behaviour cases (PX-02: each is a proxier of its own). The
+// IPv4 cases run in an IPv4 world as they always did, the IPv6 ones in a dual-stack world
+// with single-stack IPv6 Services. Endpoints always see the node's address on the pod side
+// (nodePod), the userspace mode keeps no client address.
+type family struct {
+	name                       string
+	dual                       bool
+	pods                       []string
+	nodePod, nodeLAN, loopback string
+	svcPrefix                  string // cluster IPs are svcPrefix + a number
+	extIP, lbIP                string // an externalIP and an LB IP the LAN client routes to the node
+	clientRange, otherRange    string // a source range holding the LAN client, and one that does not
+}
+
+var families = []family{
+	{name: "IPv4", pods: pods, nodePod: nodePodIP, nodeLAN: nodeLANIP, loopback: "127.0.0.1", svcPrefix: "10.96.0.",
+		extIP: "203.0.113.100", lbIP: "203.0.113.200", clientRange: "203.0.113.0/30", otherRange: "198.51.100.0/24"},
+	{name: "IPv6 (PX-02)", dual: true, pods: pods6, nodePod: nodePodIP6, nodeLAN: nodeLANIP6, loopback: "::1", svcPrefix: "fd00:10:96::",
+		extIP: "2001:db8:2::100", lbIP: "2001:db8:2::200", clientRange: "2001:db8:1::/126", otherRange: podCIDR6},
+}
+
+// world makes the world the family's cases run in.
+func (f family) world(t *testing.T) *world { return buildWorld(t, f.dual) }
+
+// vip is cluster IP number n of the family ("10.96.0.<n>", "fd00:10:96::<n>").
+func (f family) vip(n int) string { return f.svcPrefix + strconv.Itoa(n) }
+
+// snapshot is the node's snapshot: snapshot6 on a dual-stack node.
+func (f family) snapshot(svcs ...svc) *proxy.Snapshot {
+	if f.dual {
+		return snapshot6(svcs...)
+	}
+	return snapshot(svcs...)
+}
+
+// web is the family's web Service: ClusterIP vip(10), NodePort 30080, an externalIP and an LB
+// IP, port 80.
+func (f family) web(eps ...proxy.Endpoint) svc {
+	return svc{name: "web", clusterIP: f.vip(10), port: 80, nodePort: 30080,
+		externalIPs: []string{f.extIP}, lbIPs: []string{f.lbIP}, endpoints: eps}
+}
+
+// at is ip:port, with IPv6 brackets.
+func at(ip string, port int) string {
+	return netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(port)).String()
 }
 
 // snapshot6 is snapshot on a dual-stack node: both families' node addresses and pod CIDRs.
