@@ -134,7 +134,14 @@ func testExternal(t *testing.T, f family) {
 	ext.Port = 8888
 	empty := svc("emptynp", f.vip(24), 80)
 	empty.NodePort = 30083
-	w.sync(f.snapshot(np, local, remote, ext, empty), true)
+	allowed := svc("allowed", f.vip(25), 80, f.ep(w, "a", true))
+	allowed.LoadBalancerIPs = []netip.Addr{f.lbIP}
+	allowed.LoadBalancerSourceRanges = []netip.Prefix{netip.PrefixFrom(f.clientIP, f.clientIP.BitLen())}
+	denied := svc("denied", f.vip(26), 80, f.ep(w, "a", true))
+	denied.Port, denied.NodePort = 81, 30086
+	denied.LoadBalancerIPs = []netip.Addr{f.lbIP}
+	denied.LoadBalancerSourceRanges = []netip.Prefix{podCIDR, podCIDR6}
+	w.sync(f.snapshot(np, local, remote, ext, empty, allowed, denied), true)
 
 	t.Run("PX-T-05 NodePort from the LAN is masqueraded", func(t *testing.T) {
 		for i := 0; i < 10; i++ {
@@ -171,6 +178,17 @@ func testExternal(t *testing.T, f family) {
 		must(t, err)
 		if pod != "b" {
 			t.Fatalf("reached %q", pod)
+		}
+	})
+	t.Run("PX-F-01 loadBalancerSourceRanges", func(t *testing.T) {
+		if pod, _, err := dial(w.client, hostPort(f.lbIP, 80), dialTimeout); err != nil || pod != "a" {
+			t.Fatalf("client inside the ranges: %q, %v", pod, err)
+		}
+		if _, _, err := dial(w.client, hostPort(f.lbIP, 81), 2*time.Second); err == nil || isRefused(err) {
+			t.Fatalf("client outside the ranges: %v, want a timeout (dropped)", err)
+		}
+		if pod, _, err := dial(w.client, f.node(30086), dialTimeout); err != nil || pod != "a" {
+			t.Fatalf("the ranges must not apply to the NodePort: %q, %v", pod, err)
 		}
 	})
 }

@@ -136,13 +136,23 @@ func buildWorld(t *testing.T, dual bool, pods ...string) *world {
 		if err != nil {
 			return err
 		}
-		if err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: prefixNet(netip.MustParsePrefix("10.96.0.0/12")), Gw: nodeIP.AsSlice()}); err != nil || !dual {
-			return err
+		for _, dst := range []string{"10.96.0.0/12", "203.0.113.0/24"} { // services, LB IPs
+			if err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: prefixNet(netip.MustParsePrefix(dst)), Gw: nodeIP.AsSlice()}); err != nil {
+				return err
+			}
+		}
+		if !dual {
+			return nil
 		}
 		if err := netlink.AddrAdd(eth, addr6(clientIP6, 64)); err != nil {
 			return err
 		}
-		return netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: prefixNet(svcNet6), Gw: nodeIP6.AsSlice()})
+		for _, dst := range []netip.Prefix{svcNet6, netip.MustParsePrefix("2001:db8:2::/64")} { // services, LB IPs
+			if err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: prefixNet(dst), Gw: nodeIP6.AsSlice()}); err != nil {
+				return err
+			}
+		}
+		return nil
 	}))
 	for i, name := range pods {
 		ns := netnstest.New(t)
@@ -347,6 +357,7 @@ type family struct {
 	nodeIP, clientIP netip.Addr
 	bridgeIP         netip.Addr // the node's address on the pod bridge: masqueraded sources
 	remoteEP         netip.Addr // an endpoint on another node
+	lbIP             netip.Addr // a LoadBalancer IP off the LAN prefix, routed by the LAN client to the node
 	// refuseWithin bounds a TCP refusal (PX-T-01). Over IPv6 the refusal comes with the SYN's
 	// first retransmission, 1 s after connect: the ICMPv6 error for the first SYN reaches the
 	// client's socket while connect(2) still holds its lock (the veths deliver it in the same
@@ -357,9 +368,9 @@ type family struct {
 
 var families = []family{
 	{name: "IPv4", svcPrefix: "10.96.0.", nodeIP: nodeIP, clientIP: clientIP, bridgeIP: netip.MustParseAddr("10.244.0.1"),
-		remoteEP: netip.MustParseAddr("10.244.1.9"), refuseWithin: 2 * time.Second},
+		remoteEP: netip.MustParseAddr("10.244.1.9"), lbIP: netip.MustParseAddr("203.0.113.200"), refuseWithin: 2 * time.Second},
 	{name: "IPv6 (PX-02)", dual: true, svcPrefix: "fd00:10:96::", nodeIP: nodeIP6, clientIP: clientIP6, bridgeIP: gateway6,
-		remoteEP: netip.MustParseAddr("fd00:10:244:1::9"), refuseWithin: 3 * time.Second},
+		remoteEP: netip.MustParseAddr("fd00:10:244:1::9"), lbIP: netip.MustParseAddr("2001:db8:2::200"), refuseWithin: 3 * time.Second},
 }
 
 // world makes the world the family's cases run in.
