@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -276,4 +277,96 @@ func describe(st *ServiceState) string {
 		return "not served"
 	}
 	return fmt.Sprintf("clusterIPs %v endpoints %v", st.ClusterIPs, epIPs(st.Endpoints))
+}
+
+// FuzzForFamily: for fuzzed dual-stack Services and slices of both address types, each
+// family's view (PX-02) is nil exactly when the Service has no cluster IP of the family, holds
+// only the family's addresses, ranges and endpoints (all of them, in order), is categorized
+// among them (every list drawn from its endpoints; HasEndpoints iff one of them is ready or
+// serving-terminating, PX-E-03), and is its own view.
+func FuzzForFamily(f *testing.F) {
+	f.Add("10.96.0.10,fd00:10:96::10", "10.244.0.2,fd00:10:244::2,10.244.1.2", "node1,node2", uint8(0b0110_1101), "Local", "Cluster", "203.0.113.5,2001:db8::5")
+	f.Add("fd00:10:96::10", "fd00:10:244::2", "node1", uint8(0b100), "Cluster", "Local", "2001:db8::/64")
+	f.Add("10.96.0.10", "::ffff:10.0.0.1,10.0.0.1", "node2", uint8(0xff), "", "", "10.0.0.0/8,::/0")
+	f.Fuzz(func(t *testing.T, clusterIPs, addrs, nodes string, conds uint8, etp, itp, ext string) {
+		svc := dualStackLB()
+		svc.Spec.ClusterIPs = strings.Split(clusterIPs, ",")
+		svc.Spec.ClusterIP = svc.Spec.ClusterIPs[0]
+		svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicy(etp)
+		p := corev1.ServiceInternalTrafficPolicy(itp)
+		svc.Spec.InternalTrafficPolicy = &p
+		svc.Spec.ExternalIPs = strings.Split(ext, ",")
+		svc.Spec.LoadBalancerSourceRanges = strings.Split(ext, ",")
+		var eps []discoveryv1.Endpoint
+		nodeList := strings.Split(nodes, ",")
+		for i, a := range strings.Split(addrs, ",") {
+			bit := func(n int) *bool { return ptr.To(conds&(1<<((i*3+n)%8)) != 0) }
+			eps = append(eps, discoveryv1.Endpoint{Addresses: []string{a}, NodeName: ptr.To(nodeList[i%len(nodeList)]),
+				Conditions: discoveryv1.EndpointConditions{Ready: bit(0), Serving: bit(1), Terminating: bit(2)}})
+		}
+		tr := NewTracker("node1", Families{IPv4: true, IPv6: true})
+		tr.OnService(types.NamespacedName{Namespace: "ns", Name: "web"}, svc)
+		for _, at := range []discoveryv1.AddressType{discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6} {
+			s := slice("web", "web-"+string(at), 8080, eps...)
+			s.AddressType = at
+			tr.OnEndpointSlice(s, false)
+		}
+		state, _, _ := tr.Update()
+		for _, st := range state {
+			for _, v6 := range []bool{false, true} {
+				checkFamilyView(t, st, v6)
+			}
+		}
+	})
+}
+
+func checkFamilyView(t *testing.T, st *ServiceState, v6 bool) {
+	t.Helper()
+	is := func(a netip.Addr) bool { return a.Is6() == v6 }
+	var want []Endpoint
+	for _, e := range st.Endpoints {
+		if is(e.IP) {
+			want = append(want, e)
+		}
+	}
+	has := slices.ContainsFunc(st.ClusterIPs, is)
+	f := st.ForFamily(v6)
+	if (f != nil) != has {
+		t.Fatalf("ForFamily(v6=%t) nil=%t for clusterIPs %v", v6, f == nil, st.ClusterIPs)
+	}
+	if f == nil {
+		return
+	}
+	for _, list := range [][]netip.Addr{f.ClusterIPs, f.ExternalIPs, f.LoadBalancerIPs} {
+		if slices.ContainsFunc(list, func(a netip.Addr) bool { return !is(a) }) {
+			t.Fatalf("addresses of the other family in %v", list)
+		}
+	}
+	for _, r := range f.LoadBalancerSourceRanges {
+		if !is(r.Addr()) {
+			t.Fatalf("source range %v of the other family", r)
+		}
+	}
+	if !slices.Equal(f.Endpoints, want) {
+		t.Fatalf("endpoints %v, want the family's %v", f.Endpoints, want)
+	}
+	in := map[Endpoint]bool{}
+	any := false
+	for _, e := range f.Endpoints {
+		in[e] = true
+		any = any || e.Ready || (e.Serving && e.Terminating)
+	}
+	for _, l := range [][]Endpoint{f.ClusterPolicyEndpoints, f.LocalEndpoints, f.ClusterEndpoints, f.ExternalEndpoints, f.AllLocallyReachable} {
+		for _, e := range l {
+			if !in[e] {
+				t.Fatalf("categorized endpoint %v not among the family's endpoints", e)
+			}
+		}
+	}
+	if f.HasEndpoints != any {
+		t.Fatalf("HasEndpoints %t, ready or serving-terminating endpoints of the family %t", f.HasEndpoints, any)
+	}
+	if f.ForFamily(v6) != f {
+		t.Fatal("a family's view is not its own view")
+	}
 }
