@@ -217,6 +217,9 @@ func setup(t *testing.T, api, mode string, agentArgs []string) *Env {
 	}
 	if mode != "none" {
 		e.waitProgrammed(t)
+		if api == APIKube {
+			e.checkKubeAPIServerWorld(t)
+		}
 	}
 	return e
 }
