@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,9 +88,17 @@ func buildWorld(t *testing.T, dual bool) *world {
 	w := &world{t: t, podNS: netnstest.New(t), clientNS: netnstest.New(t), servers: map[string]*echoServer{}}
 	if dual {
 		// Before the links exist: no duplicate address detection (a tentative address cannot
-		// be bound for about a second). The node is the test's own private namespace.
+		// be bound for about a second). The node is the test process's own (private)
+		// namespace: its values are restored when the test ends.
 		for _, ns := range []string{"", w.podNS, w.clientNS} {
 			for _, key := range []string{"net/ipv6/conf/all/accept_dad", "net/ipv6/conf/default/accept_dad"} {
+				if ns == "" {
+					old, err := os.ReadFile(filepath.Join("/proc/sys", key))
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { _ = netns.WriteSysctl("", key, strings.TrimSpace(string(old))) })
+				}
 				if err := netns.WriteSysctl(ns, key, "0"); err != nil {
 					t.Fatal(err)
 				}
