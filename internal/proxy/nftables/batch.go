@@ -1,13 +1,17 @@
 package nftables
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"kubesvc/internal/proxy"
 )
 
 // batch queues the operations of one sync on the netlink connection; Flush sends them as one
@@ -98,6 +102,51 @@ func (b *batch) addNumgenRules(f *fam, chain string, targets []string) {
 	}
 	b.record("add rules %s %s numgen random over %d endpoints { %s }", f.name(), chain, n, strings.Join(targets, ", "))
 	b.ops += n - 1
+}
+
+// addDNATRandom adds the rule that spreads new connections uniformly over eps (PX-E-05):
+// `dnat to numgen random mod n map @dnat-<chain>`, the map holding `i : ip . port`. One rule
+// and one map per service port, instead of kube-proxy's chain per endpoint and anonymous
+// `numgen … vmap` of gotos. One endpoint is a plain `dnat to ip:port`.
+//
+// The map is named, not anonymous: a rule refers to a set created in the same transaction by
+// name or by transaction ID, and the kernel finds an ID by walking the whole transaction
+// (nft_set_lookup_byid), which made a full sync at 10k Services quadratic (30 s of kernel
+// time); a name is looked up in the table's sets, which the 16 shard tables keep short. A
+// changed service's map is deleted after its chain is flushed and made anew (constant maps
+// take no element updates). The map's data is "address . port" (each padded to 4 bytes): the
+// lookup writes it to register 1 (address) and 9 or 12 (port, after a 4- or 16-byte
+// address), where nat reads them.
+func (b *batch) addDNATRandom(f *fam, chain string, eps []proxy.Endpoint) error {
+	if len(eps) == 1 {
+		b.addRule(f, chain, f.dnat(0, eps[0].IP, eps[0].Port))
+		return nil
+	}
+	dataType := typeAddrPort4
+	portReg := uint32(9)
+	if f.ipv6 {
+		dataType, portReg = typeAddrPort6, 12
+	}
+	set := &nftables.Set{Table: table(f), Name: dnatMapName(chain), Constant: true, IsMap: true,
+		KeyType: nftables.TypeInteger, DataType: dataType}
+	elems := make([]nftables.SetElement, len(eps))
+	for i, e := range eps {
+		val := make([]byte, 0, f.addrLen+4)
+		val = append(val, e.IP.AsSlice()...)
+		val = binary.BigEndian.AppendUint16(val, uint16(e.Port))
+		elems[i] = nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), Val: append(val, 0, 0)}
+	}
+	if err := b.conn.AddSet(set, elems); err != nil {
+		return fmt.Errorf("dnat map of chain %s: %w", chain, err)
+	}
+	b.record("add map %s %s { %d endpoints }", f.name(), set.Name, len(eps))
+	b.conn.AddRule(&nftables.Rule{Table: table(f), Chain: &nftables.Chain{Name: chain, Table: table(f)}, Exprs: []expr.Any{
+		&expr.Numgen{Register: reg1, Modulus: uint32(len(eps)), Type: unix.NFT_NG_RANDOM},
+		&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: set.Name},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.natFam, RegAddrMin: reg1, RegProtoMin: portReg},
+	}})
+	b.record("add rule %s %s dnat to numgen random mod %d map @%s", f.name(), chain, len(eps), set.Name)
+	return nil
 }
 
 // fixedSet describes one of the fixed sets and maps of §6.2.

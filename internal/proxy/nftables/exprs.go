@@ -8,8 +8,6 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
-
-	"kubesvc/internal/proxy"
 )
 
 // fam is one address family's table: what differs between ip and ip6.
@@ -200,6 +198,8 @@ var (
 	typeAddrProtoPort4 = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
 	typeAddrProtoPort6 = nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService)
 	typeProtoPort      = nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
+	typeAddrPort4      = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
+	typeAddrPort6      = nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetService)
 )
 
 func (f *fam) addrProtoPortType() nftables.SetDatatype {
@@ -207,31 +207,6 @@ func (f *fam) addrProtoPortType() nftables.SetDatatype {
 		return typeAddrProtoPort6
 	}
 	return typeAddrProtoPort4
-}
-
-// dnatRandom is the rules that spread new connections uniformly over eps (PX-E-05): rule i
-// of n is `numgen random mod (n-i) == 0 dnat to eps[i]` — probability 1/(n-i) of what reaches
-// it, so 1/n overall, as kube-proxy's iptables mode — and the last one an unconditional dnat.
-//
-// Why not kube-proxy's nftables layout (a chain per endpoint and an anonymous
-// `numgen random mod n vmap {...}` per service): the kernel names every anonymous set by
-// scanning all sets of the table (nf_tables_set_alloc_name), and checks every element of a
-// map against every rule that looks it up (set->bindings), so per-service sets or lookups make
-// a full sync O(n²) in the number of Services; and a chain per endpoint triples the number
-// of netlink operations. Rules cost O(n) per first packet only for the endpoints of one
-// Service; later packets follow conntrack.
-func (f *fam) dnatRandom(proto byte, eps []proxy.Endpoint) [][]expr.Any {
-	n := len(eps)
-	out := make([][]expr.Any, 0, n)
-	for i, e := range eps {
-		var r []expr.Any
-		if i < n-1 {
-			r = append(r, &expr.Numgen{Register: reg1, Modulus: uint32(n - i), Type: unix.NFT_NG_RANDOM},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: make([]byte, 4)})
-		}
-		out = append(out, append(r, f.dnat(proto, e.IP, e.Port)...))
-	}
-	return out
 }
 
 // hairpinMatch is `ip saddr . ip daddr @hairpin-endpoints`.

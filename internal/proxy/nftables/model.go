@@ -26,6 +26,11 @@ type chainSpec struct {
 	name   string
 	rules  [][]expr.Any
 	numgen []string
+	// dnat, when set, adds the final rule that DNATs to one of these endpoints at random
+	// (see batch.addDNATRandom); hasMap records (also after the rules were written and
+	// dropped) that the chain has the map dnatMapName(name), with more than one endpoint.
+	dnat   []proxy.Endpoint
+	hasMap bool
 }
 
 type setSpec struct {
@@ -168,8 +173,8 @@ func build(f *fam, st *proxy.ServiceState, podCIDRs []netip.Prefix, nodeIPs []ne
 			}
 			return c
 		}
-		// Without affinity: DNAT in this chain, no chain per endpoint (see dnatRandom).
-		c.rules = append(c.rules, f.dnatRandom(proto, eps)...)
+		// Without affinity: DNAT in this chain, no chain per endpoint (see addDNATRandom).
+		c.dnat, c.hasMap = eps, len(eps) > 1
 		return c
 	}
 	if usesCluster {

@@ -96,3 +96,7 @@ func endpointChain(svcBase string, ip netip.Addr, port int32) string {
 func affinitySet(svcBase string, ip netip.Addr, port int32) string {
 	return "affinity-" + hashAndTruncate(endpointBase(svcBase, ip, port))
 }
+
+// dnatMapName is the map of a policy chain's endpoints (see batch.addDNATRandom); chain names
+// are at most 248 characters, so this fits the kernel's 255.
+func dnatMapName(chain string) string { return "dnat-" + chain }

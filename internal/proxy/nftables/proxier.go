@@ -347,6 +347,9 @@ func (fs *famState) partial(b *batch, snap *proxy.Snapshot, changed sets.Set[pro
 				if !newChains[ch.name] {
 					b.delChain(f, ch.name)
 				}
+				if ch.hasMap { // unbound by the flush; writeRules makes a new one if needed
+					b.delSet(f, dnatMapName(ch.name))
+				}
 			}
 			for _, s := range c.old.sets {
 				oldSets[s.name] = s
@@ -468,7 +471,12 @@ func writeRules(b *batch, f *fam, chains []chainSpec) error {
 		if len(c.numgen) > 0 {
 			b.addNumgenRules(f, c.name, c.numgen)
 		}
-		c.rules, c.numgen = nil, nil
+		if len(c.dnat) > 0 {
+			if err := b.addDNATRandom(f, c.name, c.dnat); err != nil {
+				return err
+			}
+		}
+		c.rules, c.numgen, c.dnat = nil, nil, nil
 	}
 	return nil
 }
