@@ -97,6 +97,7 @@ func (a *Agent) useCredentials(ctx context.Context, c *join.Credentials) error {
 		Burst:           200,
 		UserAgent:       "kubesvc-agent/" + a.nodeName,
 	}
+	useProtobuf(cfg)
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -111,3 +112,11 @@ func (a *Agent) useCredentials(ctx context.Context, c *join.Credentials) error {
 }
 
 func eventScheme() *runtime.Scheme { return scheme.Scheme }
+
+// useProtobuf makes a client speak protobuf with JSON as fallback, as kube-proxy's and the
+// kubelet's clients do (their default contentType): lists of 10k Services and EndpointSlices
+// decode several times faster than as JSON. Only for built-in kinds (all the agent reads).
+func useProtobuf(cfg *rest.Config) {
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+}

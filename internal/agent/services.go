@@ -51,6 +51,7 @@ func StartServices(ctx context.Context, cfg *Config) (_ *Services, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: --kubeconfig: %w", err)
 	}
+	useProtobuf(rc)
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("agent: --kubeconfig: %w", err)
