@@ -1,13 +1,22 @@
 package nftables
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+
+	"kubesvc/internal/proxy"
 )
 
 // Dual-stack cases. The single-family cases of proxier_test.go run for IPv4 and for IPv6
@@ -169,4 +178,71 @@ func listTables(t *testing.T, ns string) []*nftables.Table {
 		t.Fatal(fmt.Errorf("list tables: %w", err))
 	}
 	return tables
+}
+
+// TestProxier_DualStackFromAPI runs the whole proxy on the dual-stack node: API objects (a
+// dual-stack Service with a NodePort and its IPv4 and IPv6 EndpointSlices, as the endpointslice
+// controller makes them) through the generic proxier serving both families of its NodeIPs
+// (PX-02) into this dataplane: both cluster IPs and the NodePort on both node addresses reach
+// the endpoints of their family.
+func TestProxier_DualStackFromAPI(t *testing.T) {
+	w := newDualWorld(t, "a", "b", "client")
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, ClusterIP: "10.96.0.60", ClusterIPs: []string{"10.96.0.60", "fd00:10:96::60"},
+			IPFamilies:     []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol},
+			IPFamilyPolicy: ptr.To(corev1.IPFamilyPolicyRequireDualStack),
+			Ports:          []corev1.ServicePort{{Name: "http", Port: 80, NodePort: 30060, Protocol: corev1.ProtocolTCP}}},
+	}
+	slice := func(at discoveryv1.AddressType, ips ...netip.Addr) *discoveryv1.EndpointSlice {
+		es := &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: "web-" + strings.ToLower(string(at)), Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+			AddressType: at,
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(8080)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		}
+		for _, ip := range ips {
+			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{ip.String()}, NodeName: ptr.To("node1")})
+		}
+		return es
+	}
+	client := fake.NewClientset(svc,
+		slice(discoveryv1.AddressTypeIPv4, w.ips["a"], w.ips["b"]),
+		slice(discoveryv1.AddressTypeIPv6, w.ips6["a"], w.ips6["b"]))
+	dp, err := New(Config{NetNS: w.node, IPv4: true, IPv6: true})
+	must(t, err)
+	p, err := proxy.New(proxy.Config{Client: client, Dataplane: dp, NodeName: "node1", NodeIPs: []netip.Addr{nodeIP, nodeIP6},
+		ClusterCIDRs: []netip.Prefix{clusterNW, clusterNW6}, SyncPeriod: time.Minute})
+	must(t, err)
+	must(t, p.Start(context.Background()))
+	t.Cleanup(p.Close) // before the world's cleanup: the dataplane stops, then the tables go
+	select {
+	case <-p.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("no first sync")
+	}
+	for _, tc := range []struct {
+		from, target, src string
+	}{
+		{from: w.pods["client"], target: "10.96.0.60:80", src: w.ips["client"].String()},
+		{from: w.pods["client"], target: "[fd00:10:96::60]:80", src: w.ips6["client"].String()},
+		{from: w.client, target: hostPort(nodeIP, 30060), src: "10.244.0.1"},
+		{from: w.client, target: hostPort(nodeIP6, 30060), src: gateway6.String()},
+	} {
+		t.Run("PX-02 "+tc.target, func(t *testing.T) {
+			seen := map[string]bool{}
+			for i := 0; i < 40 && len(seen) < 2; i++ {
+				pod, src, err := dial(tc.from, tc.target, dialTimeout)
+				if err != nil {
+					t.Fatalf("connection %d: %v", i, err)
+				}
+				if src != tc.src {
+					t.Fatalf("pod %s saw %s, want %s (the target's family)", pod, src, tc.src)
+				}
+				seen[pod] = true
+			}
+			if !seen["a"] || !seen["b"] {
+				t.Fatalf("reached %v, want a and b", seen)
+			}
+		})
+	}
 }
