@@ -62,6 +62,9 @@ func runProxy(mode string) error {
 		Client: client, Dataplane: dp, NodeName: os.Getenv("PROXYTEST_NODE_NAME"),
 		NodeIPs: []netip.Addr{nodeIP}, ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")},
 		ConntrackCleanup: mode == "nftables",
+		// kube-proxy's default addresses, where the PX-H-02 cases look.
+		HealthzBindAddress: fmt.Sprintf("0.0.0.0:%d", proxyHealthzPort),
+		MetricsBindAddress: fmt.Sprintf("127.0.0.1:%d", proxyMetricsPort),
 	})
 	if err != nil {
 		return err
