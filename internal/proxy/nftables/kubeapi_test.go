@@ -131,6 +131,7 @@ func TestKubeAPIServer_ServicesOnly(t *testing.T) {
 	cfg.Proxy.ClusterCIDR, cfg.Proxy.ServiceCIDR = "10.244.0.0/16", peertest.DefaultServiceCIDR
 	cfg.Proxy.HealthzBindAddress, cfg.Proxy.MetricsBindAddress = "", ""
 	cfg.Proxy.MinSyncPeriod = 50 * time.Millisecond
+	cfg.DNS.Disable = true // the services-only DNS: internal/agent TestServices_KubeAPIServerDNS
 	s, err := agent.StartServices(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
