@@ -33,20 +33,10 @@ import (
 func TestServices_KubeAPIServerDNS(t *testing.T) {
 	peertest.SkipIfMissing(t, peertest.EtcdBinary, peertest.KubeAPIServerBinary)
 	netnstest.RequireIsolated(t)
-	etcd, err := peertest.StartEtcd(t, peertest.EtcdConfig{UnsafeNoFsync: true})
+	api, err := peertest.StartKubeAPIServerOnEtcd(t, peertest.APIServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := peertest.RunKubeAPIServer(context.Background(), peertest.APIServerConfig{EtcdURL: etcd, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("kube-apiserver log:\n%s", api.LogTail(40))
-		}
-		_ = api.Stop()
-	})
 	client, err := kubernetes.NewForConfig(api.Config)
 	if err != nil {
 		t.Fatal(err)

@@ -85,6 +85,28 @@ func StartKubeAPIServer(tb testing.TB, cfg APIServerConfig) (*rest.Config, error
 	return s.Config, nil
 }
 
+// StartKubeAPIServerOnEtcd starts a fresh peer etcd (without fsync) and kube-apiserver
+// v1.37.2 on it for one test: cfg.EtcdURL is set here, an empty cfg.Dir means a temporary
+// directory of the test, and both processes stop in tb.Cleanup (the log tails are logged
+// when the test failed). The handle gives the kubeconfig path as well as the rest.Config.
+func StartKubeAPIServerOnEtcd(tb testing.TB, cfg APIServerConfig) (*APIServer, error) {
+	tb.Helper()
+	etcd, err := StartEtcd(tb, EtcdConfig{UnsafeNoFsync: true})
+	if err != nil {
+		return nil, err
+	}
+	cfg.EtcdURL = etcd
+	if cfg.Dir == "" {
+		cfg.Dir = tb.TempDir()
+	}
+	s, err := RunKubeAPIServer(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	tieToTest(tb, s.Process)
+	return s, nil
+}
+
 // RunKubeAPIServer starts kube-apiserver on a free 127.0.0.1 port with generated certificates
 // (serving, admin client, service-account signing key), RBAC authorization, the default
 // admission plugins and --endpoint-reconciler-type=none (a loopback advertise address is not

@@ -33,15 +33,10 @@ import (
 func TestKubeAPIServer_ServicesOnly(t *testing.T) {
 	peertest.SkipIfMissing(t, peertest.EtcdBinary, peertest.KubeAPIServerBinary)
 	netnstest.RequireIsolated(t)
-	etcd, err := peertest.StartEtcd(t, peertest.EtcdConfig{})
+	api, err := peertest.StartKubeAPIServerOnEtcd(t, peertest.APIServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := peertest.RunKubeAPIServer(context.Background(), peertest.APIServerConfig{EtcdURL: etcd, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = api.Stop() })
 	client, err := kubernetes.NewForConfig(api.Config)
 	if err != nil {
 		t.Fatal(err)

@@ -63,24 +63,13 @@ type kubeAPI struct {
 // world's Service and NodePort ranges, and creates Namespace there. Both stop when t ends.
 func startKubeAPI(t *testing.T) *kubeAPI {
 	t.Helper()
-	etcd, err := peertest.StartEtcd(t, peertest.EtcdConfig{UnsafeNoFsync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	svcCIDR, nodePorts, _, _ := worldRanges()
-	api, err := peertest.RunKubeAPIServer(context.Background(), peertest.APIServerConfig{
-		EtcdURL: etcd, Dir: t.TempDir(), BindAddress: testcluster.ServerIP.String(),
-		ServiceCIDR: svcCIDR, NodePortRange: nodePorts,
+	api, err := peertest.StartKubeAPIServerOnEtcd(t, peertest.APIServerConfig{
+		BindAddress: testcluster.ServerIP.String(), ServiceCIDR: svcCIDR, NodePortRange: nodePorts,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("kube-apiserver log:\n%s", api.LogTail(30))
-		}
-		_ = api.Stop()
-	})
 	rc := rest.CopyConfig(api.Config)
 	rc.QPS, rc.Burst = 500, 1000 // the syncer copies the whole world at once
 	client, err := kubernetes.NewForConfig(rc)
