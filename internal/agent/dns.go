@@ -207,7 +207,7 @@ func startNodeDNS(ctx context.Context, p dnsParams) (*nodeDNS, error) {
 		return nil, fmt.Errorf("agent: cluster DNS: %w", err)
 	}
 	if err := srv.Start(ctx); err != nil {
-		return nil, fmt.Errorf("agent: cluster DNS: %w", err)
+		return nil, fmt.Errorf("agent: cluster DNS on %s (--dns-bind-address; --disable-dns runs none): %w", addr, err)
 	}
 	nd := &nodeDNS{dnsParams: p, server: srv, addr: addr}
 	if port := cfg.MetricsPort; port >= 0 {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,7 +161,19 @@ func TestServices_KubeAPIServerDNS(t *testing.T) {
 			}
 		}
 	})
-	t.Run("kube-dns EndpointSlice published once the Node exists", func(t *testing.T) {
+	t.Run("an address the node does not have fails the start, naming --dns-bind-address", func(t *testing.T) {
+		bad := *cfg
+		bad.NodeName, bad.NodeIP = "node9", "198.51.100.99"
+		s, err := agent.StartServices(ctx, &bad)
+		if err == nil {
+			s.Close()
+			t.Fatal("StartServices on an address of no interface: no error")
+		}
+		if !strings.Contains(err.Error(), "--dns-bind-address") {
+			t.Fatalf("error %q does not name --dns-bind-address", err)
+		}
+	})
+	t.Run("kube-dns EndpointSlice published once the Node exists, removed with it", func(t *testing.T) {
 		slices := client.DiscoveryV1().EndpointSlices(metav1.NamespaceSystem)
 		sliceName := agent.DNSEndpointSliceName("node1")
 		// No kubelet registered node1: nothing is published, and the DNS keeps serving.
@@ -186,6 +199,16 @@ func TestServices_KubeAPIServerDNS(t *testing.T) {
 			if sl.Labels[discoveryv1.LabelServiceName] != agent.DNSService || len(sl.Endpoints) != 1 ||
 				len(sl.Endpoints[0].Addresses) != 1 || sl.Endpoints[0].Addresses[0] != nodeIP {
 				return fmt.Errorf("slice %+v, want kube-dns endpoint %s", sl, nodeIP)
+			}
+			return nil
+		})
+		// No garbage collector runs here: the agent itself removes the slice of a deleted Node.
+		if err := client.CoreV1().Nodes().Delete(ctx, "node1", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		servertest.WaitFor(t, 30*time.Second, "slice "+sliceName+" gone with its Node", func() error {
+			if _, err := slices.Get(ctx, sliceName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("get: %v; want NotFound", err)
 			}
 			return nil
 		})
