@@ -3,7 +3,9 @@
 // NodePort on node N | externalIP | LoadBalancer IP>:<port> → reaches one of {endpoints} | is
 // refused | times out; the pod sees source IP X", each naming its k8s-service-spec.md §5 rule,
 // run on the real kernel in a namespaced test world (internal/testcluster) against every proxy
-// mode of the agent (--proxy-mode nftables | userspace).
+// mode of the agent (--proxy-mode nftables | userspace), with the proxies reading either the
+// world's kubesvc server (Setup) or only the real kube-apiserver, kept a copy of the world by a
+// syncer (SetupKubeAPIServer, issue 6 item 5).
 //
 // A mode that cannot do something by design (the userspace proxy cannot keep the client's
 // source IP) states it in the case as a Deviation with its reason and the behaviour it has
