@@ -64,13 +64,14 @@ func StartServices(ctx context.Context, cfg *Config) (_ *Services, err error) {
 			s.Close()
 		}
 	}()
+	// The proxy first: its informers list and sync while the DNS waits for its own caches.
+	if s.proxy, err = runProxy(cfg.Proxy, proxyParams{client: client, nodeName: cfg.NodeName, nodeIP: ip}); err != nil {
+		return nil, err
+	}
 	if !cfg.DNS.Disable {
 		if err := s.startDNS(runCtx, cfg, client, ip); err != nil {
 			return nil, err
 		}
-	}
-	if s.proxy, err = runProxy(cfg.Proxy, proxyParams{client: client, nodeName: cfg.NodeName, nodeIP: ip}); err != nil {
-		return nil, err
 	}
 	return s, nil
 }
