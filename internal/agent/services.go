@@ -64,7 +64,8 @@ func StartServices(ctx context.Context, cfg *Config) (_ *Services, err error) {
 			s.Close()
 		}
 	}()
-	// The proxy first: its informers list and sync while the DNS waits for its own caches.
+	// The proxy first (both start their informers and return at once; the DNS answers from
+	// its caches once they have synced).
 	if s.proxy, err = runProxy(cfg.Proxy, proxyParams{client: client, nodeName: cfg.NodeName, nodeIP: ip}); err != nil {
 		return nil, err
 	}
