@@ -119,7 +119,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Server, "server", c.Server, "API server URL (https://host:6443)")
 	fs.StringVar(&c.Token, "token", c.Token, "join token (the server's DATA_DIR/token)")
 	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "node name (default: the host name)")
-	fs.StringVar(&c.NodeIP, "node-ip", c.NodeIP, "node InternalIP (default: the address of the default-route interface)")
+	fs.StringVar(&c.NodeIP, "node-ip", c.NodeIP, "node InternalIP, or an IPv4,IPv6 pair for a dual-stack node (the first is primary; the proxy serves the families given) (default: the address of the default-route interface)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for credentials, pod state and logs")
 	fs.IntVar(&c.KubeletPort, "kubelet-port", c.KubeletPort, "port serving pods/log, exec and portforward to the API server")
 	fs.StringVar(&c.ResolvConf, "resolv-conf", c.ResolvConf, "resolver configuration of dnsPolicy Default")
@@ -203,7 +203,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.NodeIP != "" {
-		if _, err := netip.ParseAddr(c.NodeIP); err != nil {
+		if _, err := ParseNodeIPs(c.NodeIP); err != nil {
 			errs = append(errs, fmt.Errorf("--node-ip: %w", err))
 		}
 	}
@@ -226,7 +226,8 @@ func (c *Config) Validate() error {
 type Agent struct {
 	cfg      Config
 	nodeName string
-	nodeIP   netip.Addr
+	nodeIP   netip.Addr   // the primary InternalIP: nodeIPs[0]
+	nodeIPs  []netip.Addr // --node-ip: one address, or an IPv4 and an IPv6 one
 	cluster  join.Cluster
 	// RESTConfig is the node identity's client configuration.
 	RESTConfig *rest.Config
@@ -285,9 +286,10 @@ func Start(ctx context.Context, cfg *Config) (_ *Agent, err error) {
 	if a.nodeName, err = nodeName(cfg.NodeName); err != nil {
 		return nil, err
 	}
-	if a.nodeIP, err = nodeIP(cfg.NodeIP); err != nil {
+	if a.nodeIPs, err = nodeIPs(cfg.NodeIP); err != nil {
 		return nil, err
 	}
+	a.nodeIP = a.nodeIPs[0]
 	if err := a.credentials(ctx); err != nil {
 		return nil, err
 	}
@@ -465,12 +467,40 @@ func nodeName(flag string) (string, error) {
 	return h, nil
 }
 
-// nodeIP is --node-ip, or the source address of the default route, or the first global
-// unicast IPv4 address outside the pod bridge.
-func nodeIP(flag string) (netip.Addr, error) {
-	if flag != "" {
-		return netip.ParseAddr(flag)
+// ParseNodeIPs parses --node-ip as the kubelet does: one address, or two of different
+// families ("IPv4,IPv6" or "IPv6,IPv4") for a dual-stack node; the first is the primary.
+func ParseNodeIPs(s string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, f := range strings.Split(s, ",") {
+		ip, err := netip.ParseAddr(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		if ip = ip.Unmap(); ip.IsUnspecified() || ip.IsLoopback() {
+			return nil, fmt.Errorf("%s cannot be a node address", ip)
+		}
+		out = append(out, ip)
 	}
+	if len(out) > 2 || (len(out) == 2 && out[0].Is4() == out[1].Is4()) {
+		return nil, fmt.Errorf("%q: want one address, or one IPv4 and one IPv6 address", s)
+	}
+	return out, nil
+}
+
+// nodeIPs is --node-ip (ParseNodeIPs), or else the source address of the default route, or
+// the first global unicast IPv4 address outside the pod bridge.
+func nodeIPs(flag string) ([]netip.Addr, error) {
+	if flag != "" {
+		return ParseNodeIPs(flag)
+	}
+	ip, err := defaultNodeIP()
+	if err != nil {
+		return nil, err
+	}
+	return []netip.Addr{ip}, nil
+}
+
+func defaultNodeIP() (netip.Addr, error) {
 	// A UDP "connect" picks the source address of the default route without sending.
 	if c, err := net.Dial("udp4", "192.0.2.1:9"); err == nil {
 		defer c.Close()

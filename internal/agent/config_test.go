@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,5 +77,35 @@ labels:
 			}
 			tc.check(t, c)
 		})
+	}
+}
+
+// --node-ip takes one address or a dual-stack pair, as the kubelet's (PX-02: the proxy serves
+// the families given).
+func TestParseNodeIPs(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, err string
+	}{
+		{in: "198.51.100.11", want: "[198.51.100.11]"},
+		{in: "198.51.100.11,2001:db8:1::11", want: "[198.51.100.11 2001:db8:1::11]"},
+		{in: "2001:db8:1::11, 198.51.100.11", want: "[2001:db8:1::11 198.51.100.11]"},
+		{in: "::ffff:198.51.100.11", want: "[198.51.100.11]"},
+		{in: "198.51.100.11,198.51.100.12", err: "one IPv4 and one IPv6"},
+		{in: "198.51.100.11,2001:db8:1::11,2001:db8:1::12", err: "one IPv4 and one IPv6"},
+		{in: "127.0.0.1", err: "cannot be a node address"},
+		{in: "::", err: "cannot be a node address"},
+		{in: "node1", err: "unable to parse IP"},
+		{in: "", err: "unable to parse IP"},
+	} {
+		got, err := ParseNodeIPs(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseNodeIPs(%q) = %v, %v; want an error with %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(got) != tc.want {
+			t.Errorf("ParseNodeIPs(%q) = %v, %v; want %s", tc.in, got, err, tc.want)
+		}
 	}
 }

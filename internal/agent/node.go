@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,13 +152,10 @@ func (a *Agent) nodeStatus(ready bool, old *corev1.NodeStatus) corev1.NodeStatus
 		oldConds = old.Conditions
 	}
 	st := corev1.NodeStatus{
-		Capacity:    capacity,
-		Allocatable: capacity.DeepCopy(),
-		Conditions:  nodeConditions(ready, metav1.Now(), oldConds),
-		Addresses: []corev1.NodeAddress{
-			{Type: corev1.NodeInternalIP, Address: a.nodeIP.String()},
-			{Type: corev1.NodeHostName, Address: a.nodeName},
-		},
+		Capacity:        capacity,
+		Allocatable:     capacity.DeepCopy(),
+		Conditions:      nodeConditions(ready, metav1.Now(), oldConds),
+		Addresses:       a.nodeAddresses(),
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(a.KubeletPort)}},
 		NodeInfo:        a.nodeInfo(),
 	}
@@ -299,12 +297,17 @@ func (a *Agent) nodeStatusStale(node *corev1.Node) bool {
 	if node.Status.DaemonEndpoints.KubeletEndpoint.Port != int32(a.KubeletPort) {
 		return true
 	}
-	for _, ad := range node.Status.Addresses {
-		if ad.Type == corev1.NodeInternalIP && ad.Address != a.nodeIP.String() {
-			return true
-		}
+	return !slices.Equal(node.Status.Addresses, a.nodeAddresses())
+}
+
+// nodeAddresses are the Node's status.addresses: an InternalIP per --node-ip address (the
+// primary first, as the kubelet) and the Hostname.
+func (a *Agent) nodeAddresses() []corev1.NodeAddress {
+	out := make([]corev1.NodeAddress, 0, len(a.nodeIPs)+1)
+	for _, ip := range a.nodeIPs {
+		out = append(out, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip.String()})
 	}
-	return false
+	return append(out, corev1.NodeAddress{Type: corev1.NodeHostName, Address: a.nodeName})
 }
 
 // leaseLoop renews kube-node-lease/<node> every quarter of the lease duration (10 s), creating
@@ -391,7 +394,7 @@ func (a *Agent) desiredRoutes() []podnet.Route {
 			if ad.Type != corev1.NodeInternalIP {
 				continue
 			}
-			if ip, err := netip.ParseAddr(ad.Address); err == nil && ip.Is4() == cidr.Addr().Is4() && ip != a.nodeIP {
+			if ip, err := netip.ParseAddr(ad.Address); err == nil && ip.Is4() == cidr.Addr().Is4() && !slices.Contains(a.nodeIPs, ip) {
 				routes = append(routes, podnet.Route{Dst: cidr, Via: ip})
 				break
 			}

@@ -130,14 +130,14 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 type proxyParams struct {
 	client      kubernetes.Interface
 	nodeName    string
-	nodeIP      netip.Addr
+	nodeIPs     []netip.Addr // one address, or an IPv4 and an IPv6 one: the families served (PX-02)
 	clusterCIDR string
 	serviceCIDR string
 }
 
 // startProxy starts the node's service proxy; it stops when the agent closes. Called from Start.
 func (a *Agent) startProxy(context.Context) error {
-	p, err := runProxy(a.cfg.Proxy, proxyParams{client: a.client, nodeName: a.nodeName, nodeIP: a.nodeIP,
+	p, err := runProxy(a.cfg.Proxy, proxyParams{client: a.client, nodeName: a.nodeName, nodeIPs: a.nodeIPs,
 		clusterCIDR: a.cluster.ClusterCIDR, serviceCIDR: a.cluster.ServiceCIDR})
 	if err != nil || p == nil {
 		return err
@@ -182,13 +182,22 @@ func runProxy(cfg ProxyConfig, pp proxyParams) (*proxy.Proxier, error) {
 	var dp proxy.Dataplane
 	switch mode {
 	case ProxyModeNFTables:
-		prepareNodeForNFTables()
+		var fams nftables.Config
+		for _, ip := range pp.nodeIPs {
+			fams.IPv4, fams.IPv6 = fams.IPv4 || ip.Is4(), fams.IPv6 || ip.Is6()
+		}
+		prepareNodeForNFTables(fams.IPv6)
 		for _, p := range svcCIDRs {
-			if err := ensureServiceRoute(p, pp.nodeIP); err != nil {
-				klog.ErrorS(err, "route to the service range", "cidr", p)
+			for _, ip := range pp.nodeIPs {
+				if ip.Is4() != p.Addr().Is4() {
+					continue
+				}
+				if err := ensureServiceRoute(p, ip); err != nil {
+					klog.ErrorS(err, "route to the service range", "cidr", p)
+				}
 			}
 		}
-		dp, err = nftables.New(nftables.Config{IPv4: pp.nodeIP.Is4(), IPv6: pp.nodeIP.Is6()})
+		dp, err = nftables.New(fams)
 	case ProxyModeUserspace:
 		dp, err = userspace.New(*userspace.NewConfig())
 	}
@@ -196,7 +205,7 @@ func runProxy(cfg ProxyConfig, pp proxyParams) (*proxy.Proxier, error) {
 		return nil, fmt.Errorf("agent: %s proxy: %w", mode, err)
 	}
 	p, err := proxy.New(proxy.Config{
-		Client: pp.client, Dataplane: dp, NodeName: pp.nodeName, NodeIPs: []netip.Addr{pp.nodeIP},
+		Client: pp.client, Dataplane: dp, NodeName: pp.nodeName, NodeIPs: pp.nodeIPs,
 		ClusterCIDRs: cidrs, MasqueradeAll: cfg.MasqueradeAll,
 		MinSyncPeriod: cfg.MinSyncPeriod, SyncPeriod: cfg.SyncPeriod,
 		HealthzBindAddress: cfg.HealthzBindAddress, MetricsBindAddress: cfg.MetricsBindAddress, EnableProfiling: cfg.EnableProfiling,
@@ -226,14 +235,21 @@ func DefaultProxyMode() string {
 // prepareNodeForNFTables sets the sysctls of the node's network namespace the nftables proxy
 // relies on: forwarding, and bridge netfilter so that pod → ClusterIP → pod on the same bridge
 // is un-DNATed on the way back (br_netfilter must be loaded; the file is per namespace).
-func prepareNodeForNFTables() {
-	for key, value := range map[string]string{
+// A node serving IPv6 (a dual-stack --node-ip) also forwards IPv6: NodePort and externalIP
+// traffic is DNATed to pods. (Forwarding makes the kernel ignore router advertisements
+// unless accept_ra is 2: a dual-stack node's addresses are static.)
+func prepareNodeForNFTables(ipv6 bool) {
+	sysctls := map[string]string{
 		"net/ipv4/ip_forward":                  "1",
 		"net/bridge/bridge-nf-call-iptables":   "1",
 		"net/bridge/bridge-nf-call-ip6tables":  "1",
 		"net/ipv4/conf/all/route_localnet":     "0",
 		"net/netfilter/nf_conntrack_tcp_loose": "1",
-	} {
+	}
+	if ipv6 {
+		sysctls["net/ipv6/conf/all/forwarding"] = "1"
+	}
+	for key, value := range sysctls {
 		if err := os.WriteFile("/proc/sys/"+key, []byte(value), 0o644); err != nil {
 			klog.InfoS("sysctl not set", "key", key, "err", err)
 		}

@@ -42,11 +42,11 @@ func StartServices(ctx context.Context, cfg *Config) (_ *Services, err error) {
 	if e := validation.IsDNS1123Subdomain(cfg.NodeName); len(e) > 0 {
 		return nil, fmt.Errorf("agent: --node-name %q: %s", cfg.NodeName, strings.Join(e, "; "))
 	}
-	ip, err := netip.ParseAddr(cfg.NodeIP)
+	ips, err := ParseNodeIPs(cfg.NodeIP)
 	if err != nil {
 		return nil, fmt.Errorf("agent: --node-ip: %w", err)
 	}
-	ip = ip.Unmap()
+	ip := ips[0] // the DNS listens on the primary address
 	rc, err := clientcmd.BuildConfigFromFlags("", cfg.Proxy.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("agent: --kubeconfig: %w", err)
@@ -66,7 +66,7 @@ func StartServices(ctx context.Context, cfg *Config) (_ *Services, err error) {
 	}()
 	// The proxy first (both start their informers and return at once; the DNS answers from
 	// its caches once they have synced).
-	if s.proxy, err = runProxy(cfg.Proxy, proxyParams{client: client, nodeName: cfg.NodeName, nodeIP: ip}); err != nil {
+	if s.proxy, err = runProxy(cfg.Proxy, proxyParams{client: client, nodeName: cfg.NodeName, nodeIPs: ips}); err != nil {
 		return nil, err
 	}
 	if !cfg.DNS.Disable {

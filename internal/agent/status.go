@@ -24,7 +24,7 @@ func (w *podWorker) status(pod *corev1.Pod) corev1.PodStatus {
 		NominatedNodeName:     old.NominatedNodeName,
 		StartTime:             w.startTime,
 		HostIP:                w.a.nodeIP.String(),
-		HostIPs:               []corev1.HostIP{{IP: w.a.nodeIP.String()}},
+		HostIPs:               w.a.hostIPs(),
 		Resize:                old.Resize,
 		ResourceClaimStatuses: old.ResourceClaimStatuses,
 	}
@@ -294,4 +294,13 @@ func statusEqual(a, b *corev1.PodStatus) bool {
 	normalizeStatus(x)
 	normalizeStatus(y)
 	return apiequality.Semantic.DeepEqual(x, y)
+}
+
+// hostIPs is status.hostIPs: the node's addresses, the primary first.
+func (a *Agent) hostIPs() []corev1.HostIP {
+	out := make([]corev1.HostIP, len(a.nodeIPs))
+	for i, ip := range a.nodeIPs {
+		out[i] = corev1.HostIP{IP: ip.String()}
+	}
+	return out
 }
