@@ -29,6 +29,12 @@ func TestDNSConfig_FlagsAndValidate(t *testing.T) {
 		{name: "upstream host name", args: []string{"--dns-upstream=dns.example"}, wantErr: `--dns-upstream: "dns.example" is not ip or ip:port`},
 		{name: "bad pod mode", args: []string{"--dns-pods=all"}, wantErr: `--dns-pods "all"`},
 		{name: "metrics port out of range", args: []string{"--dns-metrics-port=70000"}, wantErr: "--dns-metrics-port 70000 out of range"},
+		// Where the DNS listens and whether it publishes its kube-dns slice (services-only mode).
+		{name: "bind address and unpublished", args: []string{"--dns-bind-address=169.254.20.10", "--dns-unpublished"},
+			want: DNSConfig{BindAddress: "169.254.20.10", Unpublished: true}},
+		{name: "IPv6 bind address", args: []string{"--dns-bind-address=2001:db8::53"}, want: DNSConfig{BindAddress: "2001:db8::53"}},
+		{name: "bind address not an IP", args: []string{"--dns-bind-address=node1"}, wantErr: "--dns-bind-address"},
+		{name: "bind address with a port", args: []string{"--dns-bind-address=198.51.100.1:53"}, wantErr: "--dns-bind-address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c DNSConfig

@@ -8,46 +8,11 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/spf13/pflag"
 )
 
-// TestDNSConfig_BindAddressAndPublication checks the flags of where the DNS listens and
-// whether it publishes its kube-dns slice, from flags and from the --config file.
+// TestDNSConfig_BindAddressAndPublication checks the --config file's fields for where the DNS
+// listens and whether it publishes its kube-dns slice (the flags: TestDNSConfig_FlagsAndValidate).
 func TestDNSConfig_BindAddressAndPublication(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		args    []string
-		want    DNSConfig
-		wantErr string
-	}{
-		{name: "bind address and unpublished", args: []string{"--dns-bind-address=169.254.20.10", "--dns-unpublished"},
-			want: DNSConfig{BindAddress: "169.254.20.10", Unpublished: true}},
-		{name: "IPv6 bind address", args: []string{"--dns-bind-address=2001:db8::53"}, want: DNSConfig{BindAddress: "2001:db8::53"}},
-		{name: "bind address not an IP", args: []string{"--dns-bind-address=node1"}, wantErr: "--dns-bind-address"},
-		{name: "bind address with a port", args: []string{"--dns-bind-address=198.51.100.1:53"}, wantErr: "--dns-bind-address"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var c DNSConfig
-			fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
-			c.AddFlags(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			err := c.Validate()
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("Validate: %v, want %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.want, c); diff != "" {
-				t.Fatalf("config (-want +got):\n%s", diff)
-			}
-		})
-	}
 	t.Run("config file", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "agent.yaml")
 		if err := os.WriteFile(file, []byte("dns:\n  bindAddress: 198.51.100.53\n  unpublished: true\n"), 0o644); err != nil {
