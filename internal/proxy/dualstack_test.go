@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -246,20 +245,7 @@ func TestProxier_NodeIPFamilies(t *testing.T) {
 		t.Run("PX-02 "+tc.name, func(t *testing.T) {
 			es := dualStackSlices(false)
 			client := fake.NewClientset(dualStackLB(), v6only, es[0], es[1])
-			dp := &fakeDataplane{}
-			p, err := New(Config{Client: client, Dataplane: dp, NodeName: "node1", NodeIPs: tc.nodeIPs, MinSyncPeriod: 10 * time.Millisecond, SyncPeriod: time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(p.Close)
-			select {
-			case <-p.Ready():
-			case <-time.After(30 * time.Second):
-				t.Fatal("no first sync")
-			}
+			_, dp := startFake(t, Config{Client: client, NodeName: "node1", NodeIPs: tc.nodeIPs, MinSyncPeriod: 10 * time.Millisecond, SyncPeriod: time.Minute})
 			snap := dp.last().snap
 			st := snap.Services[webHTTP]
 			if st == nil || !slices.Equal(st.ClusterIPs, tc.clusterIP) || len(st.Endpoints) != tc.endpoints {
@@ -297,13 +283,7 @@ func FuzzForFamily(f *testing.F) {
 		svc.Spec.InternalTrafficPolicy = &p
 		svc.Spec.ExternalIPs = strings.Split(ext, ",")
 		svc.Spec.LoadBalancerSourceRanges = strings.Split(ext, ",")
-		var eps []discoveryv1.Endpoint
-		nodeList := strings.Split(nodes, ",")
-		for i, a := range strings.Split(addrs, ",") {
-			bit := func(n int) *bool { return ptr.To(conds&(1<<((i*3+n)%8)) != 0) }
-			eps = append(eps, discoveryv1.Endpoint{Addresses: []string{a}, NodeName: ptr.To(nodeList[i%len(nodeList)]),
-				Conditions: discoveryv1.EndpointConditions{Ready: bit(0), Serving: bit(1), Terminating: bit(2)}})
-		}
+		eps := fuzzEndpoints(addrs, nodes, conds)
 		tr := NewTracker("node1", Families{IPv4: true, IPv6: true})
 		tr.OnService(types.NamespacedName{Namespace: "ns", Name: "web"}, svc)
 		for _, at := range []discoveryv1.AddressType{discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6} {

@@ -31,13 +31,7 @@ func FuzzTracker(f *testing.F) {
 			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: extIP}}
 			s.Spec.LoadBalancerSourceRanges = []string{extIP}
 		})
-		var eps []discoveryv1.Endpoint
-		nodeList := strings.Split(nodes, ",")
-		for i, a := range strings.Split(addrs, ",") {
-			bit := func(n int) *bool { return ptr.To(conds&(1<<((i*3+n)%8)) != 0) }
-			eps = append(eps, discoveryv1.Endpoint{Addresses: []string{a}, NodeName: ptr.To(nodeList[i%len(nodeList)]),
-				Conditions: discoveryv1.EndpointConditions{Ready: bit(0), Serving: bit(1), Terminating: bit(2)}})
-		}
+		eps := fuzzEndpoints(addrs, nodes, conds)
 		tr := NewTracker("node1", Families{IPv4: true, IPv6: true})
 		tr.OnService(types.NamespacedName{Namespace: "ns", Name: "web"}, svc)
 		for _, at := range []discoveryv1.AddressType{discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6} {
@@ -70,4 +64,17 @@ func FuzzTracker(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzEndpoints makes an endpoint per comma-separated address, on the nodes in turn, with
+// ready/serving/terminating taken from the bits of conds.
+func fuzzEndpoints(addrs, nodes string, conds uint8) []discoveryv1.Endpoint {
+	var eps []discoveryv1.Endpoint
+	nodeList := strings.Split(nodes, ",")
+	for i, a := range strings.Split(addrs, ",") {
+		bit := func(n int) *bool { return ptr.To(conds&(1<<((i*3+n)%8)) != 0) }
+		eps = append(eps, discoveryv1.Endpoint{Addresses: []string{a}, NodeName: ptr.To(nodeList[i%len(nodeList)]),
+			Conditions: discoveryv1.EndpointConditions{Ready: bit(0), Serving: bit(1), Terminating: bit(2)}})
+	}
+	return eps
 }

@@ -58,6 +58,27 @@ func (f *fakeDataplane) last() fakeSync {
 	return f.syncs[len(f.syncs)-1]
 }
 
+// startFake starts a Proxier of cfg with a fakeDataplane and waits for its first sync.
+func startFake(t *testing.T, cfg Config) (*Proxier, *fakeDataplane) {
+	t.Helper()
+	dp := &fakeDataplane{}
+	cfg.Dataplane = dp
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	select {
+	case <-p.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("no first sync")
+	}
+	return p, dp
+}
+
 func waitFor(t *testing.T, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -103,22 +124,9 @@ func TestProxier_HealthCheckAndSyncs(t *testing.T) {
 	es := slice("web", "web-1", 8080, sliceEP("10.244.0.2", "node1", nil))
 	es.Annotations = map[string]string{corev1.EndpointsLastChangeTriggerTime: time.Now().Format(time.RFC3339Nano)}
 	client := fake.NewClientset(lb, es)
-	dp := &fakeDataplane{}
-	p, err := New(Config{Client: client, Dataplane: dp, NodeName: "node1", NodeIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+	p, dp := startFake(t, Config{Client: client, NodeName: "node1", NodeIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 		MinSyncPeriod: 10 * time.Millisecond, SyncPeriod: time.Minute,
 		HealthzBindAddress: "127.0.0.1:0", MetricsBindAddress: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	select {
-	case <-p.Ready():
-	case <-time.After(30 * time.Second):
-		t.Fatal("no first sync")
-	}
 	first := dp.last()
 	if !first.full || first.snap.Services[webHTTP] == nil || len(first.snap.Services[webHTTP].LocalEndpoints) != 1 {
 		t.Fatalf("first sync: full=%t services=%v", first.full, first.snap.Services)
