@@ -74,6 +74,17 @@ type APIServer struct {
 // returns an admin rest.Config. The process is stopped by tb.Cleanup.
 func StartKubeAPIServer(tb testing.TB, cfg APIServerConfig) (*rest.Config, error) {
 	tb.Helper()
+	s, err := startForTest(tb, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s.Config, nil
+}
+
+// startForTest runs kube-apiserver for one test: an empty cfg.Dir means a temporary
+// directory of the test; the process stops in tb.Cleanup.
+func startForTest(tb testing.TB, cfg APIServerConfig) (*APIServer, error) {
+	tb.Helper()
 	if cfg.Dir == "" {
 		cfg.Dir = tb.TempDir()
 	}
@@ -82,7 +93,7 @@ func StartKubeAPIServer(tb testing.TB, cfg APIServerConfig) (*rest.Config, error
 		return nil, err
 	}
 	tieToTest(tb, s.Process)
-	return s.Config, nil
+	return s, nil
 }
 
 // StartKubeAPIServerOnEtcd starts a fresh peer etcd (without fsync) and kube-apiserver
@@ -96,15 +107,7 @@ func StartKubeAPIServerOnEtcd(tb testing.TB, cfg APIServerConfig) (*APIServer, e
 		return nil, err
 	}
 	cfg.EtcdURL = etcd
-	if cfg.Dir == "" {
-		cfg.Dir = tb.TempDir()
-	}
-	s, err := RunKubeAPIServer(context.Background(), cfg)
-	if err != nil {
-		return nil, err
-	}
-	tieToTest(tb, s.Process)
-	return s, nil
+	return startForTest(tb, cfg)
 }
 
 // RunKubeAPIServer starts kube-apiserver on a free 127.0.0.1 port with generated certificates
