@@ -215,6 +215,26 @@ func (a *Allocator) applyLocked(key, owner string, deleted bool) {
 	}
 }
 
+// lostRace is a failed create's OnFailure: another writer holds some of the keys it claimed,
+// and the watch has not told the view yet (it lags under load, possibly by many keys). Every
+// allocation key etcd holds goes into the view now (keys are only added: a delete the watch
+// has not delivered keeps a value looking taken a little longer), so the API server's redo
+// picks values that are free. Races are rare; the read is one prefix Get. It returns
+// storage.ErrRace.
+func (a *Allocator) lostRace(keys []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if resp, err := a.client.Get(ctx, a.root, clientv3.WithPrefix()); err == nil {
+		a.mu.Lock()
+		for _, kv := range resp.Kvs {
+			a.applyLocked(string(kv.Key), string(kv.Value), false)
+		}
+		a.mu.Unlock()
+	}
+	return &storage.Error{Err: storage.ErrRace, Key: strings.Join(keys, ","),
+		Message: strings.Join(keys, ", ") + ": lost a race for an allocation"}
+}
+
 // watch follows the allocation keys from rev+1, reloading after compaction or errors.
 func (a *Allocator) watch(ctx context.Context, rev int64) {
 	defer close(a.done)

@@ -427,12 +427,14 @@ func TestAllocator_Repair(t *testing.T) {
 	// An orphan key (as a crash of an allocator that wrote keys separately would leave), a
 	// Service stored without its keys (data from before the allocator), and a key with a
 	// stale owner.
-	orphan := e.a.IPKey(netip.MustParseAddr("10.96.0.77"))
+	// The values below are in the static bands (10.96.0.1-16, 30000-30015): "kept" got its
+	// values from the dynamic bands, which have room (SVC-IP-02), so they cannot collide.
+	orphan := e.a.IPKey(netip.MustParseAddr("10.96.0.7"))
 	if _, err := e.a.client.Put(e.ctx, orphan, "default/gone/uid"); err != nil {
 		t.Fatal(err)
 	}
-	legacy := svc("legacy", corev1.ServiceTypeNodePort, corev1.ServicePort{Port: 80, NodePort: 30040})
-	legacy.Spec.ClusterIP, legacy.Spec.ClusterIPs = "10.96.0.78", []string{"10.96.0.78"}
+	legacy := svc("legacy", corev1.ServiceTypeNodePort, corev1.ServicePort{Port: 80, NodePort: 30005})
+	legacy.Spec.ClusterIP, legacy.Spec.ClusterIPs = "10.96.0.8", []string{"10.96.0.8"}
 	legacy.UID = "legacy-uid"
 	service.SetDefaults(legacy)
 	if _, err := e.store.Create(e.ctx, servicesInfo, e.key("legacy"), legacy, nil, false); err != nil {
@@ -453,12 +455,12 @@ func TestAllocator_Repair(t *testing.T) {
 		t.Errorf("created %v reowned %v problems %v, want 2 created (legacy IP and port), 1 reowned", res.Created, res.Reowned, res.Problems)
 	}
 	keys := e.keys()
-	if keys["ipaddresses/10.96.0.78"] != "default/legacy/legacy-uid" || keys["nodeports/30040"] != "default/legacy/legacy-uid" {
+	if keys["ipaddresses/10.96.0.8"] != "default/legacy/legacy-uid" || keys["nodeports/30005"] != "default/legacy/legacy-uid" {
 		t.Errorf("legacy service's values not recorded: %v", keys)
 	}
 	// A second pass finds nothing; a value claimed twice is reported, not changed.
 	dup := svc("dup", corev1.ServiceTypeClusterIP)
-	dup.Spec.ClusterIP, dup.Spec.ClusterIPs, dup.UID = "10.96.0.78", []string{"10.96.0.78"}, "dup-uid"
+	dup.Spec.ClusterIP, dup.Spec.ClusterIPs, dup.UID = "10.96.0.8", []string{"10.96.0.8"}, "dup-uid"
 	service.SetDefaults(dup)
 	if _, err := e.store.Create(e.ctx, servicesInfo, e.key("dup"), dup, nil, false); err != nil {
 		t.Fatal(err)
@@ -467,8 +469,8 @@ func TestAllocator_Repair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Removed)+len(res.Created)+len(res.Reowned) != 0 || len(res.Problems) != 1 || !strings.Contains(res.Problems[0], "ipaddresses/10.96.0.78 is allocated to several services") {
-		t.Errorf("second pass: %+v, want one problem about 10.96.0.78", res)
+	if len(res.Removed)+len(res.Created)+len(res.Reowned) != 0 || len(res.Problems) != 1 || !strings.Contains(res.Problems[0], "ipaddresses/10.96.0.8 is allocated to several services") {
+		t.Errorf("second pass: %+v, want one problem about 10.96.0.8", res)
 	}
 	// Leave a consistent state for the cleanup invariant check.
 	if _, err := e.store.Delete(e.ctx, servicesInfo, e.key("dup"), nil, false); err != nil {
@@ -564,5 +566,62 @@ func BenchmarkAllocator_CreateDelete(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A view far behind etcd (its watch stopped, as when it lags under load) still lets a create
+// succeed within the API server's redo budget: the first lost race loads every allocation key
+// into the view. Before, each redo only learnt the one value it lost on, and a create could
+// lose 9 times in a row (CI, TestAllocator_DynamicBandFirst under load).
+func TestAllocator_StaleViewLearnsOnLostRace(t *testing.T) {
+	e := newEnv(t, "10.96.0.0/27", "30000-30019")
+	e.a.cancel() // stop the watch: the view knows nothing written from now on
+	<-e.a.done
+	e.a.cancel = nil
+	r := e.a.ranges[corev1.IPv4Protocol]
+	var free netip.Addr
+	for i := uint64(0); i < r.size; i++ {
+		ip := r.at(i)
+		if i == 3 { // one address of the static band stays free
+			free = ip
+			continue
+		}
+		if _, err := e.a.client.Put(e.ctx, e.a.IPKey(ip), "default/other/uid"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attempts := 0
+	var out *corev1.Service
+	for ; attempts < 9; attempts++ { // the API server's budget (rest.go: attempt < 8)
+		s := svc("late", corev1.ServiceTypeClusterIP)
+		s.UID = types.UID(uuid.NewUUID())
+		service.SetDefaults(s)
+		txn, err := e.a.BeforeCreate(e.ctx, s, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := e.store.Create(e.ctx, servicesInfo, e.key(s.Name), s, txn, false)
+		if errors.Is(err, storage.ErrRace) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = o.(*corev1.Service)
+		break
+	}
+	if out == nil {
+		t.Fatalf("create lost %d races in a row against a stale view", attempts)
+	}
+	if out.Spec.ClusterIP != free.String() || attempts > 1 {
+		t.Fatalf("got %s after %d lost races, want the one free address %s after at most one", out.Spec.ClusterIP, attempts, free)
+	}
+	// Leave allocations matching Services for the cleanup invariant check.
+	for i := uint64(0); i < r.size; i++ {
+		if ip := r.at(i); ip != free {
+			if _, err := e.a.client.Delete(e.ctx, e.a.IPKey(ip)); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

@@ -26,7 +26,12 @@ func (a *Allocator) BeforeCreate(ctx context.Context, obj runtime.Object, dryRun
 		return nil, err
 	}
 	hideOnRead(svc)
-	return o.txn(service.Release{}), nil
+	txn := o.txn(service.Release{})
+	if txn != nil {
+		keys := o.claimedKeys()
+		txn.OnFailure = func() error { return a.lostRace(keys) }
+	}
+	return txn, nil
 }
 
 // BeforeUpdate runs the strategy's BeginUpdate from old to obj and returns the transaction

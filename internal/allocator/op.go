@@ -150,6 +150,18 @@ func (o *op) AllocateNextNodePort() (int, error) {
 // every reserved key (failing the write if one exists), and delete the released keys this
 // owner holds. extra operations (e.g. deleting the Service's Endpoints) are appended. It
 // returns nil when there is nothing to do or in dry-run.
+// claimedKeys are the allocation keys the op takes.
+func (o *op) claimedKeys() []string {
+	var keys []string
+	for _, ip := range o.ips {
+		keys = append(keys, o.a.IPKey(ip))
+	}
+	for _, p := range o.ports {
+		keys = append(keys, o.a.PortKey(p))
+	}
+	return keys
+}
+
 func (o *op) txn(rel service.Release, extra ...clientv3.Op) *storage.Txn {
 	if o.dryRun {
 		return nil
