@@ -248,6 +248,14 @@ func (nd *nodeDNS) run(ctx context.Context) {
 	if !cache.WaitForCacheSync(ctx.Done(), nd.nodes.HasSynced) {
 		return
 	}
+	// Published ready only once the DNS answers from synced caches (CoreDNS's readiness
+	// waits for its kubernetes plugin the same way): before that, pods sent here would time
+	// out.
+	select {
+	case <-ctx.Done():
+		return
+	case <-nd.server.Ready():
+	}
 	nd.notify()
 	t := time.NewTicker(dnsSliceResync)
 	defer t.Stop()
