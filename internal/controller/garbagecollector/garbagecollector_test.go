@@ -23,6 +23,12 @@ const waitTimeout = 30 * time.Second
 
 // startGC starts a test server and a garbage collector against it; both stop at test end.
 func startGC(t *testing.T) kubernetes.Interface {
+	cs, _ := startGCWith(t)
+	return cs
+}
+
+// startGCWith is startGC that also returns the collector.
+func startGCWith(t *testing.T) (kubernetes.Interface, *garbagecollector.Controller) {
 	t.Helper()
 	s := servertest.StartTestServer(t, servertest.WithControllers("*", "-garbagecollector"))
 	cs, err := kubernetes.NewForConfig(s.RESTConfig)
@@ -47,7 +53,7 @@ func startGC(t *testing.T) kubernetes.Interface {
 		cancel()
 		<-done
 	})
-	return cs
+	return cs, gc
 }
 
 func ownerRef(cm *corev1.ConfigMap, block bool) metav1.OwnerReference {
@@ -124,7 +130,7 @@ func deleteCM(t *testing.T, cs kubernetes.Interface, name string, policy metav1.
 // TestGarbageCollector_Propagation deletes a ConfigMap owning a ConfigMap and a Pod with
 // each propagation policy.
 func TestGarbageCollector_Propagation(t *testing.T) {
-	cs := startGC(t)
+	cs, gc := startGCWith(t)
 	tests := []struct {
 		name   string
 		policy metav1.DeletionPropagation
@@ -138,8 +144,19 @@ func TestGarbageCollector_Propagation(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			owner := createCM(t, cs, tc.name+"-owner", nil)
-			createCM(t, cs, tc.name+"-dep", nil, ownerRef(owner, true))
-			createPod(t, cs, tc.name+"-pod", ownerRef(owner, true))
+			dep := createCM(t, cs, tc.name+"-dep", nil, ownerRef(owner, true))
+			pod := createPod(t, cs, tc.name+"-pod", ownerRef(owner, true))
+			// Orphaning acts on the dependents the collector has seen (as upstream's): one
+			// created just before the owner's delete and not yet observed would be collected
+			// later as an object whose owner is gone. Wait until both are in the graph.
+			servertest.WaitFor(t, waitTimeout, "dependents in the collector's graph", func() error {
+				for _, uid := range []types.UID{owner.UID, dep.UID, pod.UID} {
+					if !gc.Knows(uid) {
+						return fmt.Errorf("%s not observed yet", uid)
+					}
+				}
+				return nil
+			})
 			deleteCM(t, cs, owner.Name, tc.policy)
 			servertest.WaitFor(t, waitTimeout, "owner deleted", cmGone(cs, owner.Name))
 			if tc.orphaned {
