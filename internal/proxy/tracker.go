@@ -187,16 +187,6 @@ func (t *Tracker) Pending() (services, endpoints int) {
 	return t.svcCount, t.epCount
 }
 
-// Update is Apply with the state copied: a map the caller may keep.
-func (t *Tracker) Update() (state map[ServicePortName]*ServiceState, changed sets.Set[ServicePortName], triggers []time.Time) {
-	live, changed, _, triggers := t.Apply()
-	state = make(map[ServicePortName]*ServiceState, len(live))
-	for k, v := range live {
-		state[k] = v
-	}
-	return state, changed, triggers
-}
-
 // Apply applies the recorded changes to the tracked state. It returns the state itself (owned
 // by the tracker: read it only until the next Apply, never modify it), the service ports
 // whose ServiceState changed, their previous states (absent for new ports) and the earliest

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"maps"
 	"net/netip"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
 )
 
@@ -162,4 +164,10 @@ func TestTracker_TriggerTime(t *testing.T) {
 	if _, _, trig := tr.Update(); len(trig) != 0 {
 		t.Fatalf("triggers again %v", trig)
 	}
+}
+
+// Update is Apply with the state copied, so that a test may keep it across later Applies.
+func (t *Tracker) Update() (state map[ServicePortName]*ServiceState, changed sets.Set[ServicePortName], triggers []time.Time) {
+	live, changed, _, triggers := t.Apply()
+	return maps.Clone(live), changed, triggers
 }
